@@ -1,0 +1,140 @@
+"""The ``jixiao`` command line: it parses arguments and wires the stages, nothing more."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from extract import __version__
+from extract.pipeline import expand_paths, iter_paths
+from schemas.record import ErrorEntry, Record
+
+app = typer.Typer(
+    name="jixiao",
+    help="Read OCR text of performance self-evaluation tables (绩效自评表) into validated records.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"jixiao {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """jixiao: 绩效自评表 OCR text → records (JSON Lines), checks, review and evaluation."""
+
+
+@app.command()
+def extract(
+    paths: Annotated[list[Path], typer.Argument(help="OCR text files or folders of them.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Where to write the records (JSON Lines); - for stdout.")] = "-",
+    backend: Annotated[str, typer.Option(help="rules (offline, the default), llm or hybrid.")] = "rules",
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
+) -> None:
+    """Find every self-evaluation table in the documents and write one record per table."""
+    files = expand_paths(paths)
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        err.print(f"[red]error:[/] no such file or folder: {', '.join(missing)}")
+        raise typer.Exit(2)
+    if not files:
+        err.print("[red]error:[/] no text files found in the given folders (looked for .txt, .text, .md, .tsv)")
+        raise typer.Exit(2)
+    if backend != "rules":
+        err.print(f"[red]error:[/] backend {backend!r} is not available yet; use --backend rules")
+        raise typer.Exit(2)
+    stream = sys.stdout if output == "-" else _open_output(output)
+    counts: Counter[str] = Counter()
+    show_progress = not quiet and len(files) > 1
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not show_progress, transient=True) as progress:
+            task = progress.add_task("extracting", total=len(files))
+            for outcome in iter_paths(files, backend):
+                counts["documents"] += 1
+                for warning in outcome.warnings:
+                    if not quiet:
+                        err.print(f"[yellow]warning:[/] {warning}")
+                for result in outcome.results:
+                    stream.write(result.model_dump_json(exclude_none=False) + "\n")
+                    _count(result, counts, quiet)
+                progress.update(task, advance=1, description=f"extracting {outcome.doc[:40]}")
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    if not quiet:
+        _summary(counts, output)
+    if counts["records"] == 0 and counts["errors"]:
+        raise typer.Exit(1)
+
+
+def _open_output(output: str):
+    path = Path(output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as error:
+        err.print(f"[red]error:[/] cannot write {output}: {error.strerror or error}")
+        raise typer.Exit(2) from None
+
+
+def _count(result: Record | ErrorEntry, counts: Counter[str], quiet: bool) -> None:
+    if isinstance(result, ErrorEntry):
+        counts["errors"] += 1
+        if result.stage != "load":
+            counts["tables"] += 1
+        if not quiet:
+            where = f":{result.start_line}" if result.start_line else ""
+            err.print(f"[red]error:[/] {result.doc}{where} ({result.stage}): {result.message}")
+        return
+    counts["tables"] += 1
+    counts["records"] += 1
+    counts["flags"] += len(result.flags)
+    counts["flag errors"] += sum(flag.severity == "error" for flag in result.flags)
+
+
+def _summary(counts: Counter[str], output: str) -> None:
+    where = "stdout" if output == "-" else output
+    err.print(f"{counts['documents']} documents, {counts['tables']} tables → {counts['records']} records "
+              f"({where}), {counts['errors']} errors, {counts['flags']} flags "
+              f"({counts['flag errors']} of severity error)")
+
+
+def _register_optional_commands() -> None:
+    """Commands whose modules each own one stage (eval, check, review, export)."""
+    for name in ("extract.cli_eval", "extract.cli_check", "extract.cli_store", "extract.cli_llm"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    app()
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2)

@@ -1,0 +1,131 @@
+"""Text repairs for OCR output: watermark residue, markup, glyph variants, spacing.
+
+Pure string functions, shared by the segmenter (which must see through the
+noise to find titles) and the cleaner (which repairs every cell).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import lru_cache
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff"
+_CJK_PUNCT = "，。、；：？！（）【】《》“”‘’"
+
+# Watermark 仅供内部审核 and the garbled forms OCR made of it.
+_WATERMARK_CORE = re.compile(r"[仅及又以风发过人]?[供烘拱][内为伪]部[\S]{0,2}")
+_WATERMARK_GLYPHS = set("軍單庫權隊於籍铺林群模核样材實質榜校障库审")
+_WATERMARK_TARGET = "仅供内部审核"
+
+_TAG = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)[^<>]*>")
+_BLOCK_TAGS = {"p", "br", "tr", "li", "div", "table", "ul", "ol", "th", "td"}
+_LATEX = [
+    (re.compile(r"\\geq?\b\s*"), "≥"),
+    (re.compile(r"\\leq?\b\s*"), "≤"),
+    (re.compile(r"\\%"), "%"),
+    (re.compile(r"\\(?:mathbf|mathrm|overline|text)\s*"), ""),
+    (re.compile(r"[${}]|\^|_(?=\{)"), ""),
+]
+_SYMBOLS = str.maketrans({"≪": "≤", "≫": "≥", "﹤": "<", "﹥": ">", "＝": "="})
+_SPLIT_DECIMAL = re.compile(r"(?<=\d)\.\s+(?=\d)|(?<=\d)\s+\.(?=\d)")
+_SPACE_BETWEEN_HAN = re.compile(rf"(?<=[{HAN}{_CJK_PUNCT}])[ \u3000]+(?=[{HAN}{_CJK_PUNCT}])")
+_SPACE_AFTER_OPERATOR = re.compile(r"(?<=[≥≤<>=])[ \u3000]+(?=[\d.])")
+_FOREIGN_SCRIPT = re.compile(r"[\u0590-\u06ff\u0750-\u08ff\ufb50-\ufdff\ufe70-\ufeff\u1100-\u11ff\u3040-\u30ff\u20b9]+")
+
+
+def is_watermark(text: str) -> bool:
+    """True for a cell or line that holds nothing but watermark residue."""
+    compact = re.sub(r"\s+", "", text)
+    if not compact or len(compact) > 8:
+        return False
+    if _WATERMARK_CORE.fullmatch(compact) or _WATERMARK_CORE.match(compact) and len(compact) <= 7:
+        return True
+    marks = sum(char in "供内部" for char in compact)
+    glyphs = sum(char in _WATERMARK_GLYPHS for char in compact)
+    if len(compact) <= 6 and (marks >= 2 or (marks >= 1 and glyphs >= 1)):
+        from rapidfuzz.distance import Levenshtein
+
+        return Levenshtein.distance(compact, _WATERMARK_TARGET) <= 4
+    return False
+
+
+def strip_watermark_fragments(text: str) -> str:
+    """Remove watermark residue inside running text (it sits between spaces)."""
+    if "部" not in text:
+        return text
+    return _WATERMARK_CORE.sub(lambda m: "" if _is_fragment(m.group(0)) else m.group(0), text)
+
+
+def _is_fragment(found: str) -> bool:
+    return found[-1:] in _WATERMARK_GLYPHS or found.endswith(("审核", "审", "内部")) or len(found) <= 4
+
+
+def strip_markup(text: str) -> str:
+    """HTML and LaTeX the OCR model wrote around cell text, reduced to the text."""
+    if "<" in text and ">" in text:
+        text = _TAG.sub(lambda m: "\n" if m.group(1).lower() in _BLOCK_TAGS else "", text)
+        text = html.unescape(text)
+        text = re.sub(r"\n\s*\n+", "\n", text).strip("\n ")
+    if "\\" in text or "$" in text:
+        for pattern, replacement in _LATEX:
+            text = pattern.sub(replacement, text)
+    return text
+
+
+@lru_cache(maxsize=1)
+def _converters():
+    import opencc
+
+    return opencc.OpenCC("jp2t"), opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=65536)
+def _simplified(char: str) -> str:
+    """The simplified form of a variant/traditional glyph, or the glyph itself.
+
+    Only glyphs outside GB2312 (the simplified repertoire these documents are
+    printed in) are converted, so a correct simplified text is never changed.
+    """
+    try:
+        char.encode("gb2312")
+        return char
+    except UnicodeEncodeError:
+        pass
+    japanese_to_traditional, traditional_to_simplified = _converters()
+    converted = traditional_to_simplified.convert(japanese_to_traditional.convert(char))
+    return converted if len(converted) == 1 else char
+
+
+def restore_glyphs(text: str) -> str:
+    text = text.translate(_SYMBOLS)
+    if text.isascii():
+        return text
+    return "".join(_simplified(char) if ord(char) > 0x2e80 else char for char in text)
+
+
+def repair_spacing(text: str) -> str:
+    text = _SPLIT_DECIMAL.sub(".", text)
+    text = _SPACE_BETWEEN_HAN.sub("", text)
+    text = _SPACE_AFTER_OPERATOR.sub("", text)
+    return text
+
+
+def clean_cell(text: str) -> str:
+    """All cell-level repairs, in order: markup, watermark, script junk, glyphs, spacing."""
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        return ""
+    text = strip_markup(text)
+    if is_watermark(text):
+        return ""
+    text = strip_watermark_fragments(text)
+    text = _FOREIGN_SCRIPT.sub("", text)
+    text = restore_glyphs(text)
+    text = repair_spacing(text)
+    return text.strip()
+
+
+def clean_text(text: str) -> str:
+    """Clean free text outside a grid (titles, narrative lines)."""
+    return clean_cell(text)

@@ -1,0 +1,1134 @@
+"""Stage 4a, the rules extractor: a cleaned grid to a record, by label matching.
+
+Nothing here indexes cells by a fixed column or line offset: the same logical
+row starts at col0 in one table and col2 in the next, labels fuse with their
+values, values wander. Cells are classified by content (a field label from the
+template's vocabulary, an indicator category, a 指标N numbering, a number, a
+text), and values are taken relative to the label or the indicator name that
+anchors them. Whatever had to be guessed is flagged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from extract.clean import Cell, Grid, Row
+from extract.draft import Draft
+from extract.match import (
+    Match,
+    canonical_level1,
+    canonical_level2,
+    level1_of,
+    match_label,
+    normalise,
+    strip_weight,
+)
+from extract.values import (
+    grade_in,
+    is_numeric_cell,
+    looks_like_person,
+    percent_in,
+    read_date,
+    read_number,
+    read_period,
+    read_phone,
+    read_year,
+    score_in,
+    split_code,
+)
+from schemas.record import CategoryScore, Indicator, Record
+
+_NUMBERING = re.compile(r"^\s*指\s*标\s*(?:\d+|项)\s*[:：.]?\s*")
+_PLACEHOLDER = re.compile(r"^[.…。·\-—\s]*$")
+_GRADES = {"优", "良", "中", "差"}
+_HEADER_WORDS = ("一级指标", "二级指标", "三级指标")
+
+
+def extract_rules(grid: Grid) -> Record:
+    """The rules extractor's record for one table; every template has its own reader."""
+    reader = _READERS.get(grid.template, _read_other)
+    draft = Draft(grid, backend="rules")
+    if not grid.rows:
+        draft.doubt("source", "the table span holds no readable rows", kind="empty-table", severity="error")
+        return draft.finish()
+    reader(grid, draft)
+    return draft.finish()
+
+
+# ----------------------------------------------------------------------------------------------
+# shared pieces
+
+
+@dataclass
+class LabelHit:
+    key: str
+    match: Match
+    index: int
+    cell: Cell
+    span: int = 1
+
+    @property
+    def remainder(self) -> str:
+        return self.match.remainder
+
+
+def find_labels(row: Row, template: str, *, keys: set[str] | None = None, threshold: float = 85.0) -> list[LabelHit]:
+    """Label cells of a row, joining a label the OCR split over two cells ("联 | 系电话")."""
+    hits: list[LabelHit] = []
+    cells = row.cells
+    index = 0
+    while index < len(cells):
+        cell = cells[index]
+        text = cell.text
+        if not text or len(normalise(text)) > 40 and not _starts_with_label(text, template, keys):
+            index += 1
+            continue
+        found = _label(text, template, keys, threshold)
+        span = 1
+        if found is None and index + 1 < len(cells) and len(normalise(text)) <= 4 and cells[index + 1].text:
+            joined = text + cells[index + 1].text
+            found = _label(joined, template, keys, threshold)
+            span = 2 if found else 1
+        if found is not None:
+            hits.append(LabelHit(found.canonical, found, index, cell, span))
+        index += span
+    return hits
+
+
+def _starts_with_label(text: str, template: str, keys: set[str] | None) -> bool:
+    found = match_label(text[:40], template, threshold=100)
+    return found is not None and (keys is None or found.canonical in keys)
+
+
+def _label(text: str, template: str, keys: set[str] | None, threshold: float) -> Match | None:
+    found = match_label(text, template, threshold=threshold)
+    if found is None or (keys is not None and found.canonical not in keys):
+        return None
+    if found.remainder and len(normalise(found.variant)) < 3 and found.canonical not in ("line_city", "line_other"):
+        return None
+    return found
+
+
+def value_after(row: Row, hit: LabelHit, *, stop_keys: set[str] | None = None, template: str = "") -> Cell | None:
+    """The value of a label: its fused remainder, else the next non-empty cell that is not a label."""
+    if hit.remainder:
+        return Cell(hit.remainder, hit.cell.line, hit.cell.col)
+    for cell in row.cells[hit.index + hit.span:]:
+        if not cell.text:
+            continue
+        if template and match_label(cell.text, template, threshold=92) is not None:
+            return None
+        return cell
+    return None
+
+
+def _text_after(row: Row, start: int) -> tuple[str, Cell | None]:
+    parts = [cell for cell in row.cells[start:] if cell.text]
+    if not parts:
+        return "", None
+    return "".join(cell.text for cell in parts), parts[0]
+
+
+def _section_rows(grid: Grid, start: int, stop: Callable[[Row], bool]) -> list[Row]:
+    rows: list[Row] = []
+    for row in grid.rows[start:]:
+        if stop(row):
+            break
+        rows.append(row)
+    return rows
+
+
+def _is_indicator_header(row: Row) -> bool:
+    text = normalise(row.joined())
+    return sum(word in text for word in _HEADER_WORDS) >= 2 or ("三级指标" in text and "指标值" in text)
+
+
+def _is_total_row(row: Row) -> bool:
+    first = next((cell.text for cell in row.cells if cell.text), "")
+    key = normalise(first)
+    return key.startswith(("总分", "总计")) and not key.startswith("总分设") and len(key) <= 12
+
+
+# ----------------------------------------------------------------------------------------------
+# indicators (all templates)
+
+
+@dataclass
+class IndicatorRow:
+    row: Row
+    level1: Match | None = None
+    level1_cell: Cell | None = None
+    level1_weight: float | None = None
+    level2: Match | None = None
+    level2_cell: Cell | None = None
+    numbered: bool = False
+    values: list[Cell] = field(default_factory=list)
+
+
+def classify_indicator_row(row: Row) -> IndicatorRow:
+    """Split a row into category labels, numbering and the value cells after them."""
+    parsed = IndicatorRow(row)
+    cells = row.cells
+    value_start = None
+    for index, cell in enumerate(cells):
+        text = cell.text
+        if not text:
+            continue
+        if value_start is not None:
+            break
+        key = normalise(text)
+        if key in ("绩效指标", "绩效", "指标") or key.startswith("绩效指标") and len(key) <= 6:
+            continue
+        numbering = _NUMBERING.match(text)
+        if numbering:
+            parsed.numbered = True
+            rest = text[numbering.end():].strip()
+            if rest:
+                value_start = index
+                cells = [*cells[:index], Cell(rest, cell.line, cell.col), *cells[index + 1:]]
+            continue
+        level2 = canonical_level2(text) if len(key) <= 16 else None
+        level1 = canonical_level1(text) if len(key) <= 24 else None
+        if level2 and (not level1 or level2.score >= level1.score) and parsed.level2 is None:
+            if level2.canonical == "成本指标" and _has_weight(text) and parsed.level1 is None and _next_is_level2(cells, index):
+                parsed.level1, parsed.level1_cell = Match("成本指标", level2.score, level2.variant), cell
+                parsed.level1_weight = strip_weight(text)[1]
+                continue
+            parsed.level2, parsed.level2_cell = level2, cell
+            weight = strip_weight(text)[1]
+            if weight is not None and parsed.level1_weight is None and parsed.level1 is None:
+                parsed.level1_weight = None
+            continue
+        if level1 and parsed.level1 is None and parsed.level2 is None:
+            parsed.level1, parsed.level1_cell = level1, cell
+            parsed.level1_weight = strip_weight(text)[1]
+            continue
+        value_start = index
+    if value_start is not None:
+        parsed.values = cells[value_start:]
+    return parsed
+
+
+def _has_weight(text: str) -> bool:
+    return strip_weight(text)[1] is not None
+
+
+def _next_is_level2(cells: list[Cell], index: int) -> bool:
+    for cell in cells[index + 1:]:
+        if cell.text:
+            found = canonical_level2(cell.text)
+            return found is not None and found.canonical != "成本指标"
+    return False
+
+
+def _is_placeholder(text: str) -> bool:
+    return not text or bool(_PLACEHOLDER.match(text))
+
+
+def _score_like(text: str) -> float | None:
+    if not is_numeric_cell(text):
+        return None
+    reading = read_number(text)
+    if reading is None or reading.value < 0 or reading.value > 100:
+        return None
+    return reading.value
+
+
+@dataclass
+class Block:
+    """One 一级指标 block of the indicator table."""
+
+    level1: str | None
+    weight: float | None
+    label_cell: Cell | None
+    score_cells: list[tuple[Cell, float]] = field(default_factory=list)
+    indicator_indexes: list[int] = field(default_factory=list)
+    score_rows: list[int] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------
+# city form
+
+
+def _read_city(grid: Grid, draft: Draft) -> None:
+    template = "city-project"
+    header_index = next((i for i, row in enumerate(grid.rows) if _is_indicator_header(row)), None)
+    head_end = header_index if header_index is not None else len(grid.rows)
+    _read_city_head(grid.rows[:head_end], draft, grid)
+    if header_index is None:
+        draft.doubt("indicators", "no indicator header row (一级指标 二级指标 三级指标) was found", kind="missing-section")
+        tail_start = head_end
+    else:
+        total_index = next((i for i in range(header_index + 1, len(grid.rows)) if _is_total_row(grid.rows[i])), None)
+        body_end = total_index if total_index is not None else _first_narrative(grid.rows, header_index + 1, template)
+        _read_city_indicators(grid.rows[header_index + 1:body_end], draft)
+        if total_index is not None:
+            _read_total(grid.rows[total_index], draft)
+        else:
+            draft.doubt("total_score", "no 总分 row was found", kind="missing-value")
+        tail_start = body_end
+    _read_city_narrative(grid.rows[tail_start:], draft)
+    if draft.record.grade is None and draft.record.narrative.conclusion:
+        stated = grade_in(draft.record.narrative.conclusion)
+        if stated:
+            draft.put("grade", stated, draft_cell(draft, "narrative.conclusion"))
+
+
+def draft_cell(draft: Draft, path: str) -> Cell | None:
+    evidence = draft.record.evidence.get(path)
+    return Cell(evidence.text, evidence.line, 0) if evidence else None
+
+
+def _first_narrative(rows: list[Row], start: int, template: str) -> int:
+    for index in range(start, len(rows)):
+        hits = find_labels(rows[index], template, keys={"conclusion", "experience", "problems", "footnote"})
+        if hits and hits[0].index <= 1:
+            return index
+    return len(rows)
+
+
+_CITY_SIMPLE = ("project_name", "project_lead", "phone", "department", "implementing_unit", "period", "eval_year",
+                "fill_date")
+_FUND_TOTALS = {"funds_planned": "planned", "funds_received": "received", "funds_executed": "executed"}
+_FUND_LINES = {"line_central_provincial": "central_provincial", "line_city": "city", "line_county": "county",
+               "line_other": "other"}
+_FUND_COLUMNS = ("planned", "received", "executed")
+
+
+def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
+    template = "city-project"
+    unlabeled_name: Cell | None = None
+    for row in rows:
+        hits = find_labels(row, template)
+        keys = [hit.key for hit in hits]
+        if not hits:
+            if unlabeled_name is None and not draft.has("project_name"):
+                candidate = _unlabeled_name(row)
+                if candidate is not None:
+                    unlabeled_name = candidate
+            continue
+        if any(key in _FUND_TOTALS or key in _FUND_LINES for key in keys):
+            _read_fund_row(row, hits, draft)
+            continue
+        if "goals" in keys or "goal_output" in keys or "goal_effect" in keys:
+            _read_city_goals(row, hits, draft)
+            continue
+        if "execution" in keys:
+            _read_execution(row, hits[keys.index("execution")], draft)
+            continue
+        for hit in hits:
+            if hit.key not in _CITY_SIMPLE:
+                continue
+            cell = value_after(row, hit, template=template)
+            if cell is None:
+                continue
+            _put_simple(draft, hit.key, cell, row)
+    _settle_project_name(draft, unlabeled_name)
+
+
+def _unlabeled_name(row: Row) -> Cell | None:
+    cells = row.nonempty()
+    if len(cells) != 1:
+        return None
+    text = cells[0].text
+    key = normalise(text)
+    if len(key) < 4 or len(key) > 60 or read_date(text) or "自评表" in key or key.startswith(("附件", "附录")):
+        return None
+    if is_numeric_cell(text):
+        return None
+    return cells[0]
+
+
+def _put_simple(draft: Draft, key: str, cell: Cell, row: Row) -> None:
+    text = cell.text
+    if key in ("project_name", "project_lead", "implementing_unit", "department") and draft.has(key):
+        return
+    if key == "phone":
+        tail = [c.text for c in row.cells[row.cells.index(cell):]] if cell in row.cells else [text]
+        draft.put("phone", read_phone(tail), cell)
+    elif key == "department":
+        code, name = split_code(text)
+        draft.put("department", name, cell)
+        draft.put("department_code", code, cell)
+    elif key == "implementing_unit":
+        code, name = split_code(text)
+        draft.put("implementing_unit", name, cell)
+        draft.put("implementing_unit_code", code, cell)
+    elif key == "period":
+        draft.put("period", read_period(text), cell)
+    elif key == "eval_year":
+        draft.put("eval_year", read_year(text), cell)
+    elif key == "fill_date":
+        date = read_date(text)
+        if date is None and text:
+            draft.doubt("fill_date", f"填报日期 '{text}' is not a date", kind="unreadable", value=text)
+        draft.put("fill_date", date, cell)
+    elif key in ("project_name", "project_lead"):
+        draft.put(key, text, cell)
+
+
+def _settle_project_name(draft: Draft, unlabeled: Cell | None) -> None:
+    """The OCR often loses the 项目名称 label or moves it onto the lead's row."""
+    record = draft.record
+    name = record.project_name
+    if unlabeled is None:
+        if name is None:
+            draft.doubt("project_name", "no project name was found", kind="missing-value")
+        return
+    if name is None:
+        draft.put("project_name", unlabeled.text, unlabeled)
+        draft.doubt("project_name", "project name taken from an unlabeled row", kind="unlabeled-value",
+                    value=unlabeled.text)
+        return
+    if looks_like_person(name) or len(normalise(name)) <= 3:
+        evidence = record.evidence.get("project_name")
+        if record.project_lead is None and looks_like_person(name) and evidence:
+            draft.put("project_lead", name, Cell(name, evidence.line, 0))
+            draft.doubt("project_lead", "the 项目名称 label sat on the lead's row; its value is read as the lead",
+                        kind="label-moved", value=name)
+        record.project_name = None
+        draft.put("project_name", unlabeled.text, unlabeled)
+        draft.doubt("project_name", "project name taken from an unlabeled row", kind="unlabeled-value",
+                    value=unlabeled.text)
+
+
+def _read_fund_row(row: Row, hits: list[LabelHit], draft: Draft) -> None:
+    """A money row: three segments (planned | received | executed), each a label and its value."""
+    segments = [hit for hit in hits if hit.key in _FUND_TOTALS or hit.key in _FUND_LINES]
+    line_keys = [hit.key for hit in segments if hit.key in _FUND_LINES]
+    line_name = _FUND_LINES[line_keys[0]] if line_keys else "total"
+    for position, hit in enumerate(segments):
+        if hit.key in _FUND_TOTALS:
+            column = _FUND_TOTALS[hit.key]
+            if column in [_FUND_TOTALS.get(other.key) for other in segments[:position]]:
+                column = _FUND_COLUMNS[min(position, 2)]
+                draft.doubt(f"funds.{column}.total", f"label '{hit.cell.text}' repeated; read as {column} by position",
+                            kind="label-moved")
+            line = "total"
+        else:
+            column = _FUND_COLUMNS[min(position, 2)]
+            line = _FUND_LINES[hit.key]
+        next_index = segments[position + 1].index if position + 1 < len(segments) else len(row.cells)
+        numbers = _money_cells(row, hit, next_index)
+        if len(segments) == 1 and len(numbers) > 1:
+            for column_index, (cell, reading) in enumerate(numbers[:3]):
+                _put_money(draft, f"funds.{_FUND_COLUMNS[column_index]}.{line}", cell, reading)
+            draft.doubt([f"funds.{name}.{line}" for name in _FUND_COLUMNS[:len(numbers)]],
+                        "one label with several amounts; assigned by position", kind="shifted-cells")
+            return
+        if numbers:
+            _put_money(draft, f"funds.{column}.{line}", *numbers[0])
+            if len(numbers) > 1:
+                draft.doubt(f"funds.{column}.{line}", "more than one amount beside this label",
+                            kind="extra-value", values=[cell.text for cell, _ in numbers])
+        elif column and line_name:
+            draft.put(f"funds.{column}.total", None)
+
+
+def _money_cells(row: Row, hit: LabelHit, stop: int) -> list:
+    found = []
+    if hit.remainder:
+        reading = read_number(hit.remainder, money=True)
+        if reading is not None and is_numeric_cell(hit.remainder.replace(" ", "")):
+            found.append((Cell(hit.remainder, hit.cell.line, hit.cell.col), reading))
+    for cell in row.cells[hit.index + hit.span:stop]:
+        if cell.text and is_numeric_cell(cell.text):
+            reading = read_number(cell.text, money=True)
+            if reading is not None:
+                found.append((cell, reading))
+    return found
+
+
+def _put_money(draft: Draft, path: str, cell: Cell, reading) -> None:
+    if "." in path and path.count(".") == 2 and draft.has(path):
+        return
+    draft.put(path, reading.value, cell)
+    if reading.doubt:
+        draft.doubt(path, reading.doubt, kind="ambiguous-number", value=cell.text)
+
+
+def _read_city_goals(row: Row, hits: list[LabelHit], draft: Draft) -> None:
+    for hit in hits:
+        if hit.key not in ("goal_output", "goal_effect"):
+            continue
+        path = "goals.output" if hit.key == "goal_output" else "goals.effect"
+        text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
+        if text and cell is not None:
+            draft.put(path, text, cell)
+    if not any(hit.key in ("goal_output", "goal_effect") for hit in hits):
+        hit = hits[0]
+        text, cell = _text_after(row, hit.index + hit.span)
+        if text and cell is not None and not draft.has("goals.output"):
+            draft.put("goals.output", text, cell)
+            draft.doubt("goals.output", "goal text without its own label", kind="unlabeled-value")
+
+
+def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
+    _, weight = strip_weight(hit.cell.text)
+    text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
+    draft.put("execution_weight", weight if weight is not None else 10.0, hit.cell)
+    if not text or cell is None:
+        draft.doubt(["execution_rate", "execution_score"], "项目执行情况 has no text", kind="missing-value")
+        return
+    rate = percent_in(text)
+    score = score_in(text)
+    if score is None and is_numeric_cell(text):
+        score = read_number(text)
+    elif score is None:
+        trailing = re.search(r"(\d+(?:\.\d+)?)\s*分\s*[。.]?\s*$", text)
+        if trailing:
+            score = read_number(trailing.group(1))
+    if rate is not None:
+        draft.put("execution_rate", rate.value, cell, text=text)
+        if "预算执行率" not in text and "执行率" not in text:
+            draft.doubt("execution_rate", "the percentage is not named as 执行率", kind="unlabeled-value", value=text)
+    else:
+        draft.doubt("execution_rate", "no 预算执行率 printed", kind="missing-value")
+    if score is not None:
+        draft.put("execution_score", score.value, cell, text=text)
+    else:
+        draft.doubt("execution_score", "no score printed for 项目执行情况", kind="missing-value")
+
+
+def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
+    blocks: list[Block] = []
+    current_level2: str | None = None
+    current_level2_cell: Cell | None = None
+    pending_scores: list[tuple[Cell, float]] = []
+    indicators: list[Indicator] = []
+    evidence: list[dict[str, Cell]] = []
+    doubts: list[tuple[int, str, str]] = []
+    for row in rows:
+        parsed = classify_indicator_row(row)
+        if parsed.level1 is not None:
+            blocks.append(Block(parsed.level1.canonical, parsed.level1_weight, parsed.level1_cell))
+            if parsed.level2 is None:
+                current_level2, current_level2_cell = None, None
+        if parsed.level2 is not None:
+            current_level2, current_level2_cell = parsed.level2.canonical, parsed.level2_cell
+            implied = level1_of(current_level2)
+            if blocks and implied and blocks[-1].level1 != implied and parsed.level1 is None and current_level2 != "成本指标":
+                blocks.append(Block(implied, None, None))
+        values = parsed.values
+        name_cell = next((cell for cell in values if cell.text), None)
+        if name_cell is None or _is_placeholder(name_cell.text):
+            lone = [cell for cell in row.cells if cell.text]
+            if len(lone) == 1 and _score_like(lone[0].text) is not None and parsed.level1 is None:
+                target = blocks[-1] if blocks else None
+                if target is not None:
+                    target.score_cells.append((lone[0], _score_like(lone[0].text)))
+                else:
+                    pending_scores.append((lone[0], _score_like(lone[0].text)))
+            elif values:
+                score_cells = [(c, _score_like(c.text)) for c in values if _score_like(c.text) is not None]
+                if blocks and score_cells:
+                    blocks[-1].score_cells.extend(score_cells)
+            continue
+        name_position = values.index(name_cell)
+        after = values[name_position + 1:]
+        score_cell = None
+        if len(after) >= 3 and after[-1].text and _score_like(after[-1].text) is not None:
+            score_cell = after[-1]
+            after = after[:-1]
+        elif len(after) == 3 and not after[2].text:
+            after = after[:2]
+        target = after[0] if len(after) > 0 else None
+        actual = after[1] if len(after) > 1 else None
+        note_cells = [cell for cell in after[2:] if cell.text]
+        if not blocks:
+            blocks.append(Block(level1_of(current_level2) if current_level2 else None, None, None))
+        block = blocks[-1]
+        level2 = current_level2
+        level1 = block.level1
+        if level2 and level1_of(level2) and level1 and level1_of(level2) != level1 and level2 != "成本指标":
+            level1 = level1_of(level2)
+        if level2 == "成本指标" and level1 not in ("产出指标", "成本指标"):
+            level1 = "产出指标" if level1 is None else level1
+        indicator = Indicator(level1=level1, level2=level2, name=name_cell.text,
+                              target=target.text if target is not None and target.text else None,
+                              actual=actual.text if actual is not None and actual.text else None,
+                              note="".join(cell.text for cell in note_cells) or None)
+        index = len(indicators)
+        cited = {"name": name_cell}
+        if target is not None and target.text:
+            cited["target"] = target
+        if actual is not None and actual.text:
+            cited["actual"] = actual
+        if note_cells:
+            cited["note"] = note_cells[0]
+        if parsed.level2_cell is not None:
+            cited["level2"] = parsed.level2_cell
+        elif current_level2_cell is not None:
+            cited["level2"] = current_level2_cell
+        if block.label_cell is not None:
+            cited["level1"] = block.label_cell
+        if score_cell is not None:
+            block.score_cells.append((score_cell, _score_like(score_cell.text)))
+            block.score_rows.append(index)
+        if level2 is None:
+            doubts.append((index, "level2", "no 二级指标 for this row"))
+        if level1 is None:
+            doubts.append((index, "level1", "no 一级指标 for this row"))
+        if parsed.level2 is not None and parsed.level2.weak:
+            doubts.append((index, "level2", f"category '{parsed.level2_cell.text}' matched weakly"))
+        if not parsed.numbered and parsed.level2 is None and parsed.level1 is None and len(after) < 2:
+            doubts.append((index, "actual", "row without numbering and with few cells; values may be shifted"))
+        block.indicator_indexes.append(index)
+        indicators.append(indicator)
+        evidence.append(cited)
+    if pending_scores and blocks:
+        blocks[0].score_cells[:0] = pending_scores
+    _commit_indicators(draft, indicators, evidence, doubts)
+    _city_category_scores(draft, blocks, indicators)
+
+
+def _commit_indicators(draft: Draft, indicators: list[Indicator], evidence: list[dict[str, Cell]],
+                       doubts: list[tuple[int, str, str]]) -> None:
+    draft.record.indicators = indicators
+    for index, cited in enumerate(evidence):
+        for key, cell in cited.items():
+            draft.cite(f"indicators[{index}].{key}", cell)
+    for index, key, message in doubts:
+        draft.doubt(f"indicators[{index}].{key}", message, kind="uncertain")
+
+
+def _city_category_scores(draft: Draft, blocks: list[Block], indicators: list[Indicator]) -> None:
+    merged: dict[str, Block] = {}
+    order: list[str] = []
+    for block in blocks:
+        if block.level1 is None:
+            continue
+        if block.level1 not in merged:
+            merged[block.level1] = Block(block.level1, block.weight, block.label_cell)
+            order.append(block.level1)
+        target = merged[block.level1]
+        target.weight = target.weight if target.weight is not None else block.weight
+        target.label_cell = target.label_cell or block.label_cell
+        target.score_cells.extend(block.score_cells)
+        target.score_rows.extend(block.score_rows)
+        target.indicator_indexes.extend(block.indicator_indexes)
+    scores: list[CategoryScore] = []
+    for level1 in order:
+        block = merged[level1]
+        if not block.score_cells:
+            continue
+        position = len(scores)
+        if len(block.score_cells) == 1:
+            cell, value = block.score_cells[0]
+            scores.append(CategoryScore(level1=level1, weight=block.weight, score=value))
+            draft.record.category_scores = scores
+            draft.cite(f"category_scores[{position}].score", cell)
+        else:
+            total = sum(value for _, value in block.score_cells)
+            for (cell, value), index in zip(block.score_cells, block.score_rows):
+                indicators[index].score = value
+                draft.cite(f"indicators[{index}].score", cell)
+            scores.append(CategoryScore(level1=level1, weight=block.weight, score=total))
+            draft.record.category_scores = scores
+            draft.cite(f"category_scores[{position}].score", block.score_cells[0][0])
+            draft.doubt(f"category_scores[{position}].score",
+                        f"{len(block.score_cells)} score cells in the {level1} block; the subtotal is their sum",
+                        kind="uncertain", values=[value for _, value in block.score_cells])
+        if block.label_cell is not None and block.weight is not None:
+            draft.cite(f"category_scores[{position}].weight", block.label_cell)
+    draft.record.category_scores = scores
+    draft.record.indicators = indicators
+
+
+def _read_total(row: Row, draft: Draft) -> None:
+    numbers = []
+    grade = None
+    for cell in row.cells:
+        text = cell.text
+        if not text:
+            continue
+        key = normalise(text)
+        if key in _GRADES:
+            grade = (key, cell)
+            continue
+        compact = re.sub(r"^(总分|总计分|总计)", "", key)
+        if compact and re.fullmatch(r"\d+(?:\.\d+)?分?", compact):
+            numbers.append((cell, read_number(compact)))
+        elif compact in _GRADES:
+            grade = (compact, cell)
+    if numbers:
+        cell, reading = numbers[-1]
+        draft.put("total_score", reading.value, cell)
+        if len(numbers) > 2:
+            draft.doubt("total_score", "several numbers on the 总分 row", kind="extra-value",
+                        values=[c.text for c, _ in numbers])
+    if grade:
+        draft.put("grade", grade[0], grade[1])
+
+
+def _read_city_narrative(rows: list[Row], draft: Draft) -> None:
+    targets = {"conclusion": "narrative.conclusion", "experience": "narrative.experience",
+               "problems": "narrative.problems"}
+    for row in rows:
+        hits = find_labels(row, "city-project", keys=set(targets) | {"total"})
+        if _is_total_row(row) and not draft.has("total_score"):
+            _read_total(row, draft)
+            continue
+        for hit in hits:
+            if hit.key not in targets:
+                continue
+            text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
+            if text and cell is not None:
+                draft.put(targets[hit.key], text, cell)
+            break
+
+
+# ----------------------------------------------------------------------------------------------
+# province form
+
+
+def _read_province(grid: Grid, draft: Draft) -> None:
+    template = "province-project"
+    draft.put("eval_year", _year_near_title(grid), _title_cell(grid))
+    rows = grid.rows
+    header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
+    head = rows[:header_index] if header_index is not None else rows
+    for position, row in enumerate(head):
+        hits = find_labels(row, template)
+        keys = [hit.key for hit in hits]
+        if "funds_total_row" in keys:
+            _read_province_funds(row, hits[keys.index("funds_total_row")], draft, grid)
+            continue
+        if "goal_annual" in keys:
+            _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
+            continue
+        for hit in hits:
+            if hit.key in ("project_name", "department", "implementing_unit"):
+                cell = value_after(row, hit, template=template)
+                if cell is not None:
+                    _put_simple(draft, hit.key, cell, row)
+    if draft.record.execution_weight is None:
+        draft.record.execution_weight = 10.0
+    if header_index is None:
+        draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
+        return
+    total_index = next((i for i in range(header_index + 1, len(rows)) if _is_total_row(rows[i])), None)
+    body_end = total_index if total_index is not None else len(rows)
+    _read_weighted_indicators(rows[header_index + 1:body_end], draft)
+    if total_index is not None:
+        _read_total(rows[total_index], draft)
+        _read_province_narrative(rows[total_index + 1:], draft)
+    else:
+        draft.doubt("total_score", "no 总分 row was found", kind="missing-value")
+
+
+def _title_cell(grid: Grid) -> Cell:
+    return Cell(grid.title or "", grid.start_line, 0)
+
+
+def _year_near_title(grid: Grid) -> int | None:
+    for number in range(grid.start_line, min(grid.start_line + 4, grid.end_line) + 1):
+        found = re.search(r"[(（]\s*(\d{4})\s*年度?\s*[)）]", grid.raw_lines.get(number, ""))
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _read_goal_pair(rows: list[Row], draft: Draft, paths: tuple[str, str]) -> None:
+    for row in rows[:3]:
+        texts = [cell for cell in row.cells if cell.text and len(normalise(cell.text)) >= 4]
+        if not texts:
+            continue
+        draft.put(paths[0], texts[0].text, texts[0])
+        if len(texts) > 1:
+            draft.put(paths[1], "".join(cell.text for cell in texts[1:]), texts[1])
+        return
+
+
+def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid) -> None:
+    """The 资金总额 row: read from the right for score, rate, balance, executed, planned; the rest from the left."""
+    cells = [cell for cell in row.cells[hit.index + hit.span:] if cell.text and is_numeric_cell(cell.text)]
+    if hit.remainder and is_numeric_cell(hit.remainder):
+        cells.insert(0, Cell(hit.remainder, hit.cell.line, hit.cell.col))
+    readings = [(cell, read_number(cell.text, money=True)) for cell in cells]
+    readings = [(cell, reading) for cell, reading in readings if reading is not None]
+    readings = [(cell, _prefer_yuan_crosscheck(cell, reading, grid)) for cell, reading in readings]
+    if len(readings) < 5:
+        draft.doubt(["funds.planned.total", "funds.executed.total", "execution_rate"],
+                    f"the 资金总额 row has {len(readings)} amounts, fewer than the form's columns",
+                    kind="shifted-cells", values=[cell.text for cell, _ in readings])
+    right = ["execution_score", "execution_rate", "funds.balance", "funds.executed.total", "funds.planned.total"]
+    for path, (cell, reading) in zip(right, reversed(readings)):
+        draft.put(path, reading.value, cell)
+        if reading.doubt:
+            draft.doubt(path, reading.doubt, kind="ambiguous-number", value=cell.text)
+    rest = readings[:-5] if len(readings) > 5 else []
+    for path, (cell, reading) in zip(["funds.declared", "funds.initial"], rest):
+        draft.put(path, reading.value, cell)
+        if reading.doubt:
+            draft.doubt(path, reading.doubt, kind="ambiguous-number", value=cell.text)
+    if len(rest) == 1:
+        draft.doubt(["funds.declared", "funds.initial"], "only one 年初预算数 amount; read as 目标申报数",
+                    kind="shifted-cells")
+    if len(rest) > 2:
+        draft.doubt(["funds.declared", "funds.initial", "funds.planned.total"],
+                    f"{len(rest) - 2} extra amount(s) on the 资金总额 row were dropped", kind="extra-value",
+                    values=[cell.text for cell, _ in rest[2:]])
+
+
+def _prefer_yuan_crosscheck(cell: Cell, reading, grid: Grid):
+    """"14,256" is 14.256万元 when the table also says 142560元: a thousands reading must agree with the text."""
+    if not reading.doubt or "," not in cell.text:
+        return reading
+    from extract.values import Reading
+
+    decimal_value = float(cell.text.replace(",", ".").rstrip("分%万元"))
+    yuan_amounts = {int(float(n)) for n in re.findall(r"(\d+(?:\.\d+)?)\s*元", " ".join(grid.raw_lines.values()))}
+    if round(decimal_value * 10000) in yuan_amounts and round(reading.value * 10000) not in yuan_amounts:
+        decimals = len(cell.text.split(",")[1])
+        return Reading(decimal_value, decimals, f"'{cell.text}' read as {decimal_value}万元: the table states "
+                                                f"{round(decimal_value * 10000)}元")
+    return reading
+
+
+def _read_weighted_indicators(rows: list[Row], draft: Draft) -> None:
+    """Province rows: name, 年初, 调整后, 实际, 定性 | 分值, 得分 (read from the right) | 偏差原因."""
+    indicators: list[Indicator] = []
+    evidence: list[dict[str, Cell]] = []
+    doubts: list[tuple[int, str, str]] = []
+    level1: str | None = None
+    level1_cell: Cell | None = None
+    level2: str | None = None
+    level2_cell: Cell | None = None
+    for row in rows:
+        parsed = classify_indicator_row(row)
+        if parsed.level1 is not None:
+            level1, level1_cell = parsed.level1.canonical, parsed.level1_cell
+            level2, level2_cell = None, None
+        if parsed.level2 is not None:
+            level2, level2_cell = parsed.level2.canonical, parsed.level2_cell
+            implied = level1_of(level2)
+            if implied and implied != level1 and level2 != "成本指标":
+                level1, level1_cell = implied, parsed.level1_cell or parsed.level2_cell
+        values = parsed.values
+        name_cell = next((cell for cell in values if cell.text), None)
+        if name_cell is None or _is_placeholder(name_cell.text):
+            continue
+        after = values[values.index(name_cell) + 1:]
+        numeric_positions = [i for i, cell in enumerate(after) if cell.text and _score_like(cell.text) is not None
+                             and not re.search(r"[%≥≤<>=]", cell.text)]
+        weight_cell = score_cell = None
+        tail_notes: list[Cell] = []
+        middle = after
+        if len(numeric_positions) >= 2 and numeric_positions[-1] - numeric_positions[-2] <= 2:
+            weight_at, score_at = numeric_positions[-2], numeric_positions[-1]
+            weight_cell, score_cell = after[weight_at], after[score_at]
+            middle = after[:weight_at]
+            tail_notes = [cell for cell in after[score_at + 1:] if cell.text]
+        elif numeric_positions:
+            score_at = numeric_positions[-1]
+            score_cell = after[score_at]
+            middle = after[:score_at]
+            tail_notes = [cell for cell in after[score_at + 1:] if cell.text]
+            doubts.append((len(indicators), "weight", "only one number where 分值 and 得分 stand"))
+        middle = _trim_trailing(middle)
+        if len(middle) >= 3:
+            target, adjusted, actual = middle[0], middle[1], middle[2]
+            qualitative = [cell for cell in middle[3:] if cell.text]
+        elif len(middle) == 2:
+            target, adjusted, actual = None, middle[0], middle[1]
+            qualitative = []
+            doubts.append((len(indicators), "target", "a value column is missing; read as 调整后指标值 and 实际完成值"))
+        else:
+            target = adjusted = None
+            actual = middle[0] if middle else None
+            qualitative = []
+            doubts.append((len(indicators), "actual", "value columns missing on this row"))
+        note_parts = [cell.text for cell in qualitative] + [cell.text for cell in tail_notes]
+        index = len(indicators)
+        indicator = Indicator(
+            level1=level1, level2=level2, name=name_cell.text,
+            target=_text(target), adjusted_target=_text(adjusted), actual=_text(actual),
+            weight=read_number(weight_cell.text).value if weight_cell is not None else None,
+            score=read_number(score_cell.text).value if score_cell is not None else None,
+            note="；".join(note_parts) or None,
+        )
+        cited = {"name": name_cell}
+        for key, cell in (("target", target), ("adjusted_target", adjusted), ("actual", actual),
+                          ("weight", weight_cell), ("score", score_cell), ("level1", level1_cell),
+                          ("level2", parsed.level2_cell or level2_cell)):
+            if cell is not None and cell.text:
+                cited[key] = cell
+        if qualitative or tail_notes:
+            cited["note"] = (qualitative or tail_notes)[0]
+        if level2 is None:
+            doubts.append((index, "level2", "no 二级指标 for this row"))
+        if level1 is None:
+            doubts.append((index, "level1", "no 一级指标 for this row"))
+        indicators.append(indicator)
+        evidence.append(cited)
+    _commit_indicators(draft, indicators, evidence, doubts)
+    _summed_category_scores(draft, indicators)
+
+
+def _trim_trailing(cells: list[Cell]) -> list[Cell]:
+    end = len(cells)
+    while end and not cells[end - 1].text:
+        end -= 1
+    return cells[:end]
+
+
+def _text(cell: Cell | None) -> str | None:
+    return cell.text if cell is not None and cell.text else None
+
+
+def _summed_category_scores(draft: Draft, indicators: list[Indicator]) -> None:
+    sums: dict[str, list[float | None]] = {}
+    for indicator in indicators:
+        if indicator.level1 is None:
+            continue
+        weight, score = sums.setdefault(indicator.level1, [None, None])
+        if indicator.weight is not None:
+            weight = (weight or 0) + indicator.weight
+        if indicator.score is not None:
+            score = (score or 0) + indicator.score
+        sums[indicator.level1] = [weight, score]
+    draft.record.category_scores = [CategoryScore(level1=level1, weight=_round(w), score=_round(s))
+                                    for level1, (w, s) in sums.items()]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _read_province_narrative(rows: list[Row], draft: Draft) -> None:
+    template = "province-project"
+    conclusion: list[tuple[str, Cell]] = []
+    targets = {"experience": "narrative.experience", "problems": "narrative.problems",
+               "next_steps": "narrative.next_steps"}
+    for row in rows:
+        hits = find_labels(row, template, keys={"conclusion_part", *targets, "remarks"})
+        if not hits:
+            continue
+        hit = hits[0]
+        if hit.key == "remarks":
+            break
+        text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
+        if not text or cell is None:
+            continue
+        if hit.key == "conclusion_part":
+            conclusion.append((text, cell))
+        else:
+            draft.put(targets[hit.key], text, cell)
+    if conclusion:
+        draft.put("narrative.conclusion", "\n".join(text for text, _ in conclusion), conclusion[0][1])
+
+
+# ----------------------------------------------------------------------------------------------
+# goal-declaration form (other)
+
+
+def _read_other(grid: Grid, draft: Draft) -> None:
+    template = "other"
+    draft.put("eval_year", _year_near_title(grid), _title_cell(grid))
+    rows = grid.rows
+    header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
+    head = rows[:header_index] if header_index is not None else rows
+    funds: dict[str, tuple[Cell, float]] = {}
+    for position, row in enumerate(head):
+        hits = find_labels(row, template)
+        for hit in hits:
+            key = hit.key
+            cell = value_after(row, hit, template=template)
+            if key in ("project_name", "department", "implementing_unit", "project_lead", "phone", "fill_date"):
+                if cell is not None:
+                    _put_simple(draft, key, cell, row)
+            elif key == "execution_rate" and cell is not None:
+                reading = read_number(cell.text)
+                if reading:
+                    draft.put("execution_rate", reading.value, cell)
+            elif key == "score" and cell is not None:
+                reading = read_number(cell.text)
+                if reading:
+                    draft.put("total_score", reading.value, cell)
+            elif key in ("funds_annual_total", "line_central", "line_provincial", "line_city", "line_self",
+                         "line_other") and cell is not None and is_numeric_cell(cell.text):
+                reading = read_number(cell.text, money=True)
+                if reading is not None:
+                    funds.setdefault(key, (cell, reading.value))
+            elif key == "goal_overall":
+                texts = [c for c in row.cells[hit.index + hit.span:] if c.text and len(normalise(c.text)) >= 4]
+                if len(texts) >= 2:
+                    draft.put("goals.annual", texts[-1].text, texts[-1])
+    _put_goal_funds(draft, funds)
+    if header_index is not None:
+        _read_goal_indicators(rows[header_index + 1:], draft)
+
+
+def _put_goal_funds(draft: Draft, funds: dict[str, tuple[Cell, float]]) -> None:
+    if not funds:
+        return
+    mapping = {"funds_annual_total": "total", "line_city": "city"}
+    for key, name in mapping.items():
+        if key in funds:
+            draft.put(f"funds.planned.{name}", funds[key][1], funds[key][0])
+    central = [funds[key] for key in ("line_central", "line_provincial") if key in funds]
+    if central:
+        draft.put("funds.planned.central_provincial", sum(value for _, value in central), central[0][0])
+    other = [funds[key] for key in ("line_self", "line_other") if key in funds]
+    if other:
+        draft.put("funds.planned.other", sum(value for _, value in other), other[0][0])
+
+
+def _read_goal_indicators(rows: list[Row], draft: Draft) -> None:
+    """The 年度目标 half (right) of a goal form: category, name, 指标值; the left half fills gaps."""
+    indicators: list[Indicator] = []
+    evidence: list[dict[str, Cell]] = []
+    doubts: list[tuple[int, str, str]] = []
+    level1 = level2 = None
+    for row in rows:
+        cells = [cell for cell in row.cells]
+        if any(find_labels(row, "other", keys={"project_lead", "handler", "fill_date"})):
+            break
+        parsed = classify_indicator_row(row)
+        if parsed.level1 is not None:
+            level1 = parsed.level1.canonical
+        if parsed.level2 is not None:
+            level2 = parsed.level2.canonical
+            level1 = level1_of(level2) or level1
+        right = _right_half(cells)
+        if right is None:
+            continue
+        level2_right, name_cell, value_cell = right
+        if name_cell is None or not name_cell.text:
+            continue
+        if level2_right is not None:
+            level2 = level2_right
+            level1 = level1_of(level2) or level1
+        index = len(indicators)
+        indicators.append(Indicator(level1=level1, level2=level2, name=name_cell.text,
+                                    target=_text(value_cell)))
+        cited = {"name": name_cell}
+        if value_cell is not None and value_cell.text:
+            cited["target"] = value_cell
+        evidence.append(cited)
+    _commit_indicators(draft, indicators, evidence, doubts)
+
+
+def _right_half(cells: list[Cell]) -> tuple[str | None, Cell | None, Cell | None] | None:
+    """Find the last (level2, name, value) triple of a two-half goal row."""
+    texts = [cell for cell in cells if cell.text]
+    for position in range(len(texts) - 1, -1, -1):
+        found = canonical_level2(texts[position].text) if len(normalise(texts[position].text)) <= 12 else None
+        if found is not None and found.score >= 90:
+            name = texts[position + 1] if position + 1 < len(texts) else None
+            value = texts[position + 2] if position + 2 < len(texts) else None
+            if position == 0 or (name is not None and len(texts) - position <= 3):
+                return found.canonical, name, value
+    if len(texts) >= 2:
+        return None, texts[-2], texts[-1]
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# transfer-payment form
+
+
+def _read_transfer(grid: Grid, draft: Draft) -> None:
+    template = "transfer-payment"
+    draft.put("eval_year", _year_near_title(grid), _title_cell(grid))
+    rows = grid.rows
+    header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
+    head = rows[:header_index] if header_index is not None else rows
+    line_keys = {"funds_total_row": "total", "line_central_provincial": "central_provincial",
+                 "line_provincial": "central_provincial", "line_city": "city", "line_county": "county",
+                 "line_other": "other"}
+    for position, row in enumerate(head):
+        hits = find_labels(row, template)
+        keys = [hit.key for hit in hits]
+        fund_hits = [hit for hit in hits if hit.key in line_keys]
+        if fund_hits:
+            hit = fund_hits[0]
+            line = line_keys[hit.key]
+            numbers = [(cell, read_number(cell.text, money=True)) for cell in row.cells[hit.index + hit.span:]
+                       if cell.text and is_numeric_cell(cell.text)]
+            numbers = [(cell, reading) for cell, reading in numbers if reading is not None]
+            for column, (cell, reading) in zip(("planned", "executed"), numbers):
+                path = f"funds.{column}.{line}"
+                if draft.has(path) and hit.key == "line_provincial":
+                    previous = getattr(getattr(draft.record.funds, column), line)
+                    draft.record.evidence.pop(path, None)
+                    setattr(getattr(draft.record.funds, column), line, None)
+                    draft.put(path, previous + reading.value, cell)
+                else:
+                    draft.put(path, reading.value, cell)
+            if line == "total" and len(numbers) >= 3:
+                draft.put("execution_rate", numbers[2][1].value, numbers[2][0])
+            elif line == "total":
+                draft.doubt("execution_rate", "no 预算执行率 on the 年度资金总额 row", kind="missing-value")
+            continue
+        if "goal_annual" in keys or "goals_section" in keys and "goal_achieved" in keys:
+            _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
+            continue
+        for hit in hits:
+            if hit.key in ("project_name", "department", "implementing_unit"):
+                cell = value_after(row, hit, template=template)
+                if cell is not None:
+                    _put_simple(draft, hit.key, cell, row)
+    if header_index is None:
+        draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
+        return
+    body: list[Row] = []
+    for row in rows[header_index + 1:]:
+        hits = find_labels(row, template, keys={"remarks"})
+        if hits and hits[0].index <= 1:
+            text, cell = (hits[0].remainder, hits[0].cell) if hits[0].remainder else _text_after(row, hits[0].index + 1)
+            if text and cell is not None:
+                draft.put("narrative.conclusion", text, cell)
+            break
+        body.append(row)
+    _read_city_like_indicators(body, draft)
+
+
+def _read_city_like_indicators(rows: list[Row], draft: Draft) -> None:
+    """Transfer rows: name, 指标值, 全年实际完成值, 未完成原因 — no scores."""
+    indicators: list[Indicator] = []
+    evidence: list[dict[str, Cell]] = []
+    doubts: list[tuple[int, str, str]] = []
+    level1 = level2 = None
+    for row in rows:
+        parsed = classify_indicator_row(row)
+        if parsed.level1 is not None:
+            level1 = parsed.level1.canonical
+            level2 = None
+        if parsed.level2 is not None:
+            level2 = parsed.level2.canonical
+            if level1_of(level2) and level2 != "成本指标":
+                level1 = level1_of(level2)
+        values = parsed.values
+        name_cell = next((cell for cell in values if cell.text), None)
+        if name_cell is None or _is_placeholder(name_cell.text):
+            continue
+        after = values[values.index(name_cell) + 1:]
+        target = after[0] if after else None
+        actual = after[1] if len(after) > 1 else None
+        notes = [cell for cell in after[2:] if cell.text]
+        index = len(indicators)
+        indicators.append(Indicator(level1=level1, level2=level2, name=name_cell.text, target=_text(target),
+                                    actual=_text(actual), note="".join(c.text for c in notes) or None))
+        cited = {"name": name_cell}
+        for key, cell in (("target", target), ("actual", actual)):
+            if cell is not None and cell.text:
+                cited[key] = cell
+        if notes:
+            cited["note"] = notes[0]
+        if level2 is None:
+            doubts.append((index, "level2", "no 二级指标 for this row"))
+        indicators.append if False else None
+        evidence.append(cited)
+    _commit_indicators(draft, indicators, evidence, doubts)
+
+
+_READERS: dict[str, Callable[[Grid, Draft], None]] = {
+    "city-project": _read_city,
+    "province-project": _read_province,
+    "transfer-payment": _read_transfer,
+    "other": _read_other,
+}

@@ -1,0 +1,228 @@
+"""Stage 2, segment: find every self-evaluation table in a document.
+
+A table is recognised by its *header block*, a cluster of form labels (项目名称,
+主管部门, 项目负责人, 预算单位, …) within a few lines, not by its title alone:
+titles are garbled, duplicated or missing, and the narrative mentions
+"…绩效自评表" where no table follows. A title line shortly before a header block
+becomes the table's first line. Each table runs to the line before the next
+one starts. The template is decided by which form's distinctive labels the
+span contains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from extract.load import Document
+from extract.match import normalise
+from extract.repair import clean_cell, is_watermark
+
+TITLE_LOOKBACK = 14
+"""How many lines above a header block a title may stand (单位/填报日期 lines sit between)."""
+RUN_GAP = 3
+"""Label lines at most this far apart belong to one header block (blank lines sit between)."""
+
+_HEADER_LABELS = (
+    "项目名称", "项目负责人", "主管部门", "实施单位", "联系电话", "项目起止时间", "主管部门及代码", "预算单位",
+    "项目预算金额", "项目属性", "项目资金预算安排及执行进度", "转移支付项目名称", "中央主管部门", "地方主管部门",
+    "资金使用单位", "实际到位金额",
+)
+_NAME_LABELS = ("项目名称", "转移支付项目名称", "转移支付名称")
+_ANCHOR_LABELS = ("项目名称", "主管部门", "预算单位", "实施单位", "项目预算金额", "项目资金预算安排及执行进度",
+                  "转移支付项目名称", "地方主管部门", "资金使用单位", "项目属性")
+"""A header block needs one of these: a footer of 负责人/联系电话/填报日期 is not a table."""
+
+_TEMPLATE_MARKERS: dict[str, tuple[str, ...]] = {
+    "city-project": ("项目负责人", "实际到位金额", "项目执行情况", "项目预算金额", "项目起止时间", "绩效自评评价年度",
+                     "实际执行金额", "其中中央省财政", "项目预期绩效目标", "自评结论及结果分析"),
+    "province-project": ("项目资金预算安排及执行进度", "年初预算数", "全年预算数", "全年执行数", "目标申报数", "预算编制数",
+                         "调整后指标值", "定性指标情况说明", "项目绩效分析", "资金结转余"),
+    "transfer-payment": ("中央主管部门", "地方主管部门", "资金使用单位", "转移支付", "资金管理情况", "资金投入情况",
+                         "全年实际完成值", "总体目标完成情况"),
+    "other": ("项目属性", "实施期目标", "实施期资金总额", "项目期", "立项依据", "项目设立必要性", "保证项目实施的制度措施"),
+}
+
+_TITLE_FORMS = ("项目支出绩效自评表", "绩效目标自评表", "绩效自评表", "自评表")
+_YEAR_NOTE = re.compile(r"[(（]\s*(\d{4})\s*年度?\s*[)）]")
+
+
+@dataclass(frozen=True)
+class TableSpan:
+    """One table's place in the document (1-based, inclusive) and its printed form."""
+
+    doc: str
+    start_line: int
+    end_line: int
+    template: str
+    title: str | None
+    title_line: int | None
+    header_line: int
+
+
+def segment(document: Document) -> list[TableSpan]:
+    """All self-evaluation tables of a document, in order."""
+    cleaned = [_clean_line(text) for text in document.lines]
+    headers = _header_blocks(cleaned)
+    spans: list[TableSpan] = []
+    starts: list[tuple[int, int | None, int]] = []
+    previous_header = 0
+    for header in headers:
+        title_line = _title_above(cleaned, header, floor=previous_header)
+        start = title_line if title_line is not None else _block_top(cleaned, header, floor=previous_header)
+        starts.append((start, title_line, header))
+        previous_header = header
+    for position, (start, title_line, header) in enumerate(starts):
+        next_start = starts[position + 1][0] if position + 1 < len(starts) else len(cleaned) + 1
+        end = _last_content_line(cleaned, start, next_start - 1)
+        title = _title_text(cleaned, title_line) if title_line else None
+        template = classify(cleaned[start - 1:end], title)
+        spans.append(TableSpan(document.name, start, end, template, title, title_line, header))
+    return spans
+
+
+def _clean_line(text: str) -> list[str]:
+    if not text.strip() or is_watermark(text.strip()):
+        return []
+    return [cell for cell in (clean_cell(part) for part in text.split("\t")) if cell]
+
+
+def _is_header_label(cell: str) -> bool:
+    key = normalise(cell)
+    if not key or len(key) > 16:
+        return False
+    for label in _HEADER_LABELS:
+        if key == label or (key.startswith(label) and len(label) >= 4):
+            return True
+        if len(key) >= 3 and abs(len(key) - len(label)) <= 2 and fuzz.ratio(key, label) >= 80:
+            return True
+    return False
+
+
+def _line_labels(cells: list[str]) -> tuple[int, bool]:
+    """How many header labels a line holds (a label split over two cells counts once), and whether one anchors."""
+    found = 0
+    anchored = False
+    skip = False
+    for index, cell in enumerate(cells):
+        if skip:
+            skip = False
+            continue
+        label = cell
+        if not _is_header_label(cell):
+            if index + 1 < len(cells) and len(normalise(cell)) <= 3 and _is_header_label(cell + cells[index + 1]):
+                label = cell + cells[index + 1]
+                skip = True
+            else:
+                continue
+        found += 1
+        key = normalise(label)
+        anchored = anchored or any(fuzz.ratio(key[:len(anchor) + 2], anchor) >= 80 or key.startswith(anchor)
+                                   for anchor in _ANCHOR_LABELS)
+    return found, anchored
+
+
+def _header_blocks(cleaned: list[list[str]]) -> list[int]:
+    """First line (1-based) of each header block: a run of label lines (gaps of at most
+    ``RUN_GAP`` lines) holding at least three labels, one of them an anchor label."""
+    counts = {number: _line_labels(cells) for number, cells in enumerate(cleaned, 1) if cells}
+    label_lines = sorted(number for number, found in counts.items() if found[0])
+    runs: list[list[int]] = []
+    for number in label_lines:
+        if runs and number - runs[-1][-1] <= RUN_GAP:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    blocks = []
+    for run in runs:
+        if sum(counts[n][0] for n in run) >= 3 and any(counts[n][1] for n in run):
+            blocks.append(run[0])
+    return blocks
+
+
+def _name_row_or(cleaned: list[list[str]], first: int, last: int) -> int:
+    for number in range(first, last + 1):
+        if any(normalise(cell).startswith(_NAME_LABELS) for cell in cleaned[number - 1]):
+            return min(number, first)
+    return first
+
+
+def is_title(cells: list[str]) -> bool:
+    """A short line that reads as a self-evaluation table title."""
+    if not cells or len(cells) > 2:
+        return False
+    text = normalise("".join(cells))
+    if len(text) > 80 or text.startswith(("附件", "详见")) or "部门整体" in text:
+        return False
+    if any(form in text for form in _TITLE_FORMS):
+        return True
+    tail = text[-10:]
+    return len(text) >= 6 and fuzz.partial_ratio("绩效自评表", tail) >= 80 and tail.endswith(("表", "评"))
+
+
+def _title_above(cleaned: list[list[str]], header: int, floor: int) -> int | None:
+    lowest = max(floor + 1, header - TITLE_LOOKBACK)
+    found = None
+    for number in range(header - 1, lowest - 1, -1):
+        if is_title(cleaned[number - 1]):
+            found = number
+        elif found is not None and cleaned[number - 1]:
+            break
+    return found
+
+
+def _block_top(cleaned: list[list[str]], header: int, floor: int) -> int:
+    """Without a title, take the short lines (unit stamp, fill date, project name) above the header."""
+    top = header
+    for number in range(header - 1, max(floor, header - 6), -1):
+        cells = cleaned[number - 1]
+        if not cells:
+            continue
+        text = normalise("".join(cells))
+        if len(cells) <= 2 and len(text) <= 40 and not text.endswith(("。", "；")):
+            top = number
+        else:
+            break
+    return top
+
+
+def _last_content_line(cleaned: list[list[str]], start: int, limit: int) -> int:
+    end = limit
+    while end > start and (not cleaned[end - 1] or _is_attachment_marker(cleaned[end - 1])):
+        end -= 1
+    return end
+
+
+def _is_attachment_marker(cells: list[str]) -> bool:
+    text = normalise("".join(cells))
+    return len(text) <= 6 and text.startswith(("附件", "附录", "附表"))
+
+
+def _title_text(cleaned: list[list[str]], title_line: int) -> str:
+    text = "".join(cleaned[title_line - 1])
+    return _YEAR_NOTE.sub("", text).strip()
+
+
+def year_note(cleaned_lines: list[str]) -> int | None:
+    """The "(2024年度)" printed under a provincial title."""
+    for text in cleaned_lines:
+        found = _YEAR_NOTE.search(text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def classify(lines: list[list[str]], title: str | None) -> str:
+    """The template whose distinctive labels the span holds most of."""
+    body = "|".join(normalise(cell) for cells in lines[:60] for cell in cells)
+    scores = {name: sum(marker in body for marker in markers) for name, markers in _TEMPLATE_MARKERS.items()}
+    title_key = normalise(title or "")
+    if "转移支付" in title_key:
+        scores["transfer-payment"] += 3
+    if title_key.endswith("项目支出绩效自评表"):
+        scores["city-project"] += 1
+        scores["province-project"] += 1
+    best = max(scores, key=lambda name: (scores[name], name == "city-project"))
+    return best if scores[best] >= 2 else "other"
