@@ -87,7 +87,9 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
             continue
         found = _label(text, template, keys, threshold)
         span = 1
-        if found is None and index + 1 < len(cells) and len(normalise(text)) <= 4 and cells[index + 1].text:
+        if (found is None and index + 1 < len(cells) and len(normalise(text)) <= 4 and cells[index + 1].text
+                and re.search(r"[\u4e00-\u9fff]", text)
+                and _label(cells[index + 1].text, template, keys, threshold) is None):
             joined = text + cells[index + 1].text
             found = _label(joined, template, keys, threshold)
             span = 2 if found else 1
@@ -121,6 +123,16 @@ def value_after(row: Row, hit: LabelHit, *, stop_keys: set[str] | None = None, t
         if template and match_label(cell.text, template, threshold=92) is not None:
             return None
         return cell
+    return None
+
+
+def value_below(next_row: Row, hit: LabelHit) -> Cell | None:
+    """A value the OCR put on the line under its label, in the label's column or the next."""
+    if find_labels(next_row, "other", threshold=92):
+        return None
+    for cell in next_row.cells:
+        if cell.text and hit.cell.col <= cell.col <= hit.cell.col + 2:
+            return cell
     return None
 
 
@@ -937,6 +949,8 @@ def _read_other(grid: Grid, draft: Draft) -> None:
         for hit in hits:
             key = hit.key
             cell = value_after(row, hit, template=template)
+            if cell is None and position + 1 < len(head):
+                cell = value_below(head[position + 1], hit)
             if key in ("project_name", "department", "implementing_unit", "project_lead", "phone", "fill_date"):
                 if cell is not None:
                     _put_simple(draft, key, cell, row)
@@ -960,6 +974,8 @@ def _read_other(grid: Grid, draft: Draft) -> None:
     _put_goal_funds(draft, funds)
     if header_index is not None:
         _read_goal_indicators(rows[header_index + 1:], draft)
+    else:
+        draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
 
 
 def _put_goal_funds(draft: Draft, funds: dict[str, tuple[Cell, float]]) -> None:
@@ -978,50 +994,61 @@ def _put_goal_funds(draft: Draft, funds: dict[str, tuple[Cell, float]]) -> None:
 
 
 def _read_goal_indicators(rows: list[Row], draft: Draft) -> None:
-    """The 年度目标 half (right) of a goal form: category, name, 指标值; the left half fills gaps."""
+    """The 年度目标 half (right) of a goal form: category, name, 指标值."""
     indicators: list[Indicator] = []
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []
     level1 = level2 = None
+    in_footer = False
     for row in rows:
-        cells = [cell for cell in row.cells]
-        if any(find_labels(row, "other", keys={"project_lead", "handler", "fill_date"})):
-            break
+        if in_footer or find_labels(row, "other", keys={"project_lead", "handler", "fill_date", "phone"}):
+            _read_goal_footer(row, draft)
+            in_footer = True
+            continue
         parsed = classify_indicator_row(row)
         if parsed.level1 is not None:
             level1 = parsed.level1.canonical
-        if parsed.level2 is not None:
-            level2 = parsed.level2.canonical
-            level1 = level1_of(level2) or level1
-        right = _right_half(cells)
-        if right is None:
+        found = _right_half(row.cells)
+        if found is None:
             continue
-        level2_right, name_cell, value_cell = right
-        if name_cell is None or not name_cell.text:
-            continue
+        level2_right, name_cell, value_cell = found
         if level2_right is not None:
             level2 = level2_right
             level1 = level1_of(level2) or level1
+        if name_cell is None or not name_cell.text or _is_placeholder(name_cell.text):
+            continue
         index = len(indicators)
-        indicators.append(Indicator(level1=level1, level2=level2, name=name_cell.text,
-                                    target=_text(value_cell)))
+        indicators.append(Indicator(level1=level1, level2=level2, name=name_cell.text, target=_text(value_cell)))
         cited = {"name": name_cell}
         if value_cell is not None and value_cell.text:
             cited["target"] = value_cell
         evidence.append(cited)
+        if level2 is None:
+            doubts.append((index, "level2", "no 二级指标 for this row"))
     _commit_indicators(draft, indicators, evidence, doubts)
 
 
+def _read_goal_footer(row: Row, draft: Draft) -> None:
+    for hit in find_labels(row, "other", keys={"project_lead", "phone", "fill_date"}):
+        cell = value_after(row, hit, template="other")
+        if cell is not None:
+            _put_simple(draft, hit.key, cell, row)
+
+
 def _right_half(cells: list[Cell]) -> tuple[str | None, Cell | None, Cell | None] | None:
-    """Find the last (level2, name, value) triple of a two-half goal row."""
+    """The last (level2, name, value) of a two-half goal row, by position after its level2 cell."""
+    strong = []
+    for position, cell in enumerate(cells):
+        if cell.text and len(normalise(cell.text)) <= 12:
+            found = canonical_level2(cell.text)
+            if found is not None and found.score >= 90:
+                strong.append((position, found.canonical))
+    if strong:
+        position, level2 = strong[-1]
+        name = cells[position + 1] if position + 1 < len(cells) else None
+        value = cells[position + 2] if position + 2 < len(cells) else None
+        return level2, name, value
     texts = [cell for cell in cells if cell.text]
-    for position in range(len(texts) - 1, -1, -1):
-        found = canonical_level2(texts[position].text) if len(normalise(texts[position].text)) <= 12 else None
-        if found is not None and found.score >= 90:
-            name = texts[position + 1] if position + 1 < len(texts) else None
-            value = texts[position + 2] if position + 2 < len(texts) else None
-            if position == 0 or (name is not None and len(texts) - position <= 3):
-                return found.canonical, name, value
     if len(texts) >= 2:
         return None, texts[-2], texts[-1]
     return None
