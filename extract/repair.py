@@ -97,8 +97,17 @@ def _simplified(char: str) -> str:
     return converted if len(converted) == 1 else char
 
 
+_CONTEXT_GLYPHS = [
+    (re.compile(r"己(?=完成|达到|达成|实现|按时|全部|到位|发放)"), "已"),
+    (re.compile(r"对效(?=指标)"), "时效"),
+]
+"""Look-alike glyphs that are real characters elsewhere, repaired only in the context that betrays them."""
+
+
 def restore_glyphs(text: str) -> str:
     text = text.translate(_SYMBOLS)
+    for pattern, replacement in _CONTEXT_GLYPHS:
+        text = pattern.sub(replacement, text)
     if text.isascii():
         return text
     return "".join(_simplified(char) if ord(char) > 0x2e80 else char for char in text)

@@ -180,59 +180,120 @@ class IndicatorRow:
 
 
 def classify_indicator_row(row: Row) -> IndicatorRow:
-    """Split a row into category labels, numbering and the value cells after them."""
+    """Split a row into category labels, numbering and the value cells after them.
+
+    The 指标N numbering anchors the row when printed: everything before it is
+    category labels or border junk, the name is the first cell after it. Rows
+    without numbering (the province form) start their values at the first cell
+    that is neither a category label nor a lone fragment.
+    """
     parsed = IndicatorRow(row)
-    cells = row.cells
-    value_start = None
+    cells = list(row.cells)
+    numbering_at = None
     for index, cell in enumerate(cells):
-        text = cell.text
-        if not text:
-            continue
-        if value_start is not None:
-            break
-        key = normalise(text)
-        if key in ("绩效指标", "绩效", "指标") or key.startswith("绩效指标") and len(key) <= 6:
-            continue
-        numbering = _NUMBERING.match(text)
-        if numbering:
+        found = _NUMBERING_ANYWHERE.search(cell.text) if len(normalise(cell.text)) <= 40 else None
+        if found and (found.start() == 0 or len(cell.text[:found.start()].strip()) <= 3):
+            numbering_at = index
             parsed.numbered = True
-            rest = text[numbering.end():].strip()
+            rest = cell.text[found.end():].strip()
             if rest:
-                value_start = index
-                cells = [*cells[:index], Cell(rest, cell.line, cell.col), *cells[index + 1:]]
+                cells[index] = Cell(rest, cell.line, cell.col)
+                parsed.values = cells[index:]
+            else:
+                parsed.values = cells[index + 1:]
+            break
+    label_region = cells[:numbering_at] if numbering_at is not None else cells
+    tokens: list[tuple[str, Match, Cell, float | None]] = []
+    value_start = None
+    for index, cell in enumerate(label_region):
+        if not cell.text:
             continue
-        level2 = canonical_level2(text) if len(key) <= 16 else None
-        level1 = canonical_level1(text) if len(key) <= 24 else None
-        if level2 and (not level1 or level2.score >= level1.score) and parsed.level2 is None:
-            if level2.canonical == "成本指标" and _has_weight(text) and parsed.level1 is None and _next_is_level2(cells, index):
-                parsed.level1, parsed.level1_cell = Match("成本指标", level2.score, level2.variant), cell
-                parsed.level1_weight = strip_weight(text)[1]
-                continue
-            parsed.level2, parsed.level2_cell = level2, cell
-            weight = strip_weight(text)[1]
-            if weight is not None and parsed.level1_weight is None and parsed.level1 is None:
-                parsed.level1_weight = None
+        found = category_tokens(cell.text)
+        if found:
+            tokens.extend((kind, match, cell, weight) for kind, match, weight in found)
             continue
-        if level1 and parsed.level1 is None and parsed.level2 is None:
-            parsed.level1, parsed.level1_cell = level1, cell
-            parsed.level1_weight = strip_weight(text)[1]
-            continue
-        value_start = index
-    if value_start is not None:
-        parsed.values = cells[value_start:]
+        if numbering_at is None and not _is_label_fragment(cell.text):
+            value_start = index
+            break
+    if numbering_at is None:
+        parsed.values = cells[value_start:] if value_start is not None else []
+    _assign_levels(parsed, tokens)
     return parsed
 
 
-def _has_weight(text: str) -> bool:
-    return strip_weight(text)[1] is not None
+_NUMBERING_ANYWHERE = re.compile(r"指\s*标\s*(?:\d+|项(?!目))\s*[:：.]?")
+_LEVEL_FRAGMENTS = {"绩效指标", "绩效", "指标", "绩", "效", "指", "标", "绩效指", "效指标"}
 
 
-def _next_is_level2(cells: list[Cell], index: int) -> bool:
-    for cell in cells[index + 1:]:
-        if cell.text:
-            found = canonical_level2(cell.text)
-            return found is not None and found.canonical != "成本指标"
-    return False
+def _is_label_fragment(text: str) -> bool:
+    """Vertical-label residue ("绩", "效指标") and border junk ("1", "-", "N") before the values."""
+    key = normalise(strip_weight(text)[0])
+    if not key or key in _LEVEL_FRAGMENTS:
+        return True
+    return len(key) <= 2 and not re.search(r"[\u4e00-\u9fff]{2}", key) and not re.search(r"\d{2}|%", key)
+
+
+def category_tokens(text: str) -> list[tuple[str, Match, float | None]]:
+    """Category labels in a cell: one ("数量指标"), fused ("产出指标 数量指标"), or none."""
+    label, weight = strip_weight(text)
+    key = normalise(label)
+    if not key or len(key) > 40:
+        return []
+    while key.startswith(("绩效", "指标")) and len(key) > 4:
+        key = key[2:]
+    if key in _LEVEL_FRAGMENTS:
+        return []
+    level2 = canonical_level2(key) if len(key) <= 12 else None
+    level1 = canonical_level1(key) if len(key) <= 12 else None
+    if level2 and (level1 is None or level2.score >= level1.score):
+        return [("level2", level2, weight)]
+    if level1:
+        return [("level1", level1, weight)]
+    return _fused_categories(key, weight)
+
+
+def _fused_categories(key: str, weight: float | None) -> list[tuple[str, Match, float | None]]:
+    from extract.match import vocabulary
+
+    found: list[tuple[int, str, Match]] = []
+    categories = vocabulary("categories")
+    taken = [False] * len(key)
+    for kind in ("level2", "level1"):
+        variants = sorted(((normalise(v), c) for c, vs in categories[kind].items() if not c.startswith("_")
+                           for v in [c, *vs] if len(normalise(v)) >= 4), key=lambda item: -len(item[0]))
+        for variant, canonical in variants:
+            start = key.find(variant)
+            while start >= 0:
+                if not any(taken[start:start + len(variant)]):
+                    for position in range(start, start + len(variant)):
+                        taken[position] = True
+                    found.append((start, kind, Match(canonical, 90.0, variant)))
+                start = key.find(variant, start + 1)
+    found.sort(key=lambda item: item[0])
+    return [(kind, match, weight if index == 0 else None) for index, (_, kind, match) in enumerate(found)]
+
+
+def _assign_levels(parsed: IndicatorRow, tokens: list[tuple[str, Match, Cell, float | None]]) -> None:
+    """Level1 and level2 from the row's category tokens; a level2 name printed in the level1
+    column (followed by another level2) stands for its level1."""
+    level2_tokens = [token for token in tokens if token[0] == "level2"]
+    for kind, match, cell, weight in tokens:
+        if kind == "level1" and parsed.level1 is None:
+            parsed.level1, parsed.level1_cell, parsed.level1_weight = match, cell, weight
+    if len(level2_tokens) >= 2 and parsed.level1 is None:
+        first = level2_tokens[0]
+        second = level2_tokens[1]
+        if first[1].canonical == "成本指标" and second[1].canonical.endswith("成本指标"):
+            implied = "成本指标"
+        else:
+            implied = level1_of(first[1].canonical)
+        if implied:
+            parsed.level1 = Match(implied, min(first[1].score, 85.0), first[1].variant)
+            parsed.level1_cell, parsed.level1_weight = first[2], first[3]
+            level2_tokens = level2_tokens[1:]
+    if level2_tokens:
+        kind, match, cell, weight = level2_tokens[-1] if len(level2_tokens) > 1 else level2_tokens[0]
+        parsed.level2, parsed.level2_cell = match, cell
 
 
 def _is_placeholder(text: str) -> bool:
@@ -266,7 +327,7 @@ class Block:
 
 def _read_city(grid: Grid, draft: Draft) -> None:
     template = "city-project"
-    header_index = next((i for i, row in enumerate(grid.rows) if _is_indicator_header(row)), None)
+    header_index = _indicator_header_index(grid.rows, template)
     head_end = header_index if header_index is not None else len(grid.rows)
     _read_city_head(grid.rows[:head_end], draft, grid)
     if header_index is None:
@@ -286,6 +347,24 @@ def _read_city(grid: Grid, draft: Draft) -> None:
         stated = grade_in(draft.record.narrative.conclusion)
         if stated:
             draft.put("grade", stated, draft_cell(draft, "narrative.conclusion"))
+
+
+def _indicator_header_index(rows: list[Row], template: str) -> int | None:
+    """The row that heads the indicator table: the printed header, or, where the OCR invented
+    the header's words, the row under 绩效目标自评情况, or the row before the first 指标N."""
+    found = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
+    if found is not None:
+        return found
+    section = next((i for i, row in enumerate(rows)
+                    if any(hit.key == "indicator_section" for hit in find_labels(row, template))), None)
+    if section is not None:
+        following = rows[section + 1] if section + 1 < len(rows) else None
+        if following is not None and not _NUMBERING_ANYWHERE.search(following.joined()) \
+                and not any(category_tokens(cell.text) for cell in following.cells if cell.text):
+            return section + 1
+        return section
+    numbered = next((i for i, row in enumerate(rows) if _NUMBERING_ANYWHERE.search(row.joined())), None)
+    return numbered - 1 if numbered else None
 
 
 def draft_cell(draft: Draft, path: str) -> Cell | None:
@@ -524,7 +603,9 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
             if blocks and implied and blocks[-1].level1 != implied and parsed.level1 is None and current_level2 != "成本指标":
                 blocks.append(Block(implied, None, None))
         values = parsed.values
-        name_cell = next((cell for cell in values if cell.text), None)
+        name_cell = next((cell for cell in values[:3] if cell.text), None)
+        if name_cell is not None and (_score_like(name_cell.text) is not None or normalise(name_cell.text) in ("得分", "分")):
+            name_cell = None
         if name_cell is None or _is_placeholder(name_cell.text):
             lone = [cell for cell in row.cells if cell.text]
             if len(lone) == 1 and _score_like(lone[0].text) is not None and parsed.level1 is None:
@@ -660,7 +741,7 @@ def _read_total(row: Row, draft: Draft) -> None:
         if key in _GRADES:
             grade = (key, cell)
             continue
-        compact = re.sub(r"^(总分|总计分|总计)", "", key)
+        compact = re.sub(r"^(总分|总计分|总计)", "", re.sub(r"\s+", "", text))
         if compact and re.fullmatch(r"\d+(?:\.\d+)?分?", compact):
             numbers.append((cell, read_number(compact)))
         elif compact in _GRADES:
