@@ -319,6 +319,7 @@ class Block:
     score_cells: list[tuple[Cell, float]] = field(default_factory=list)
     indicator_indexes: list[int] = field(default_factory=list)
     score_rows: list[int] = field(default_factory=list)
+    moved: bool = False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,7 +566,7 @@ def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
         return
     rate = percent_in(text)
     score = score_in(text)
-    if score is None and is_numeric_cell(text):
+    if score is None and is_numeric_cell(text) and "%" not in text:
         score = read_number(text)
     elif score is None:
         trailing = re.search(r"(\d+(?:\.\d+)?)\s*分\s*[。.]?\s*$", text)
@@ -583,98 +584,219 @@ def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
         draft.doubt("execution_score", "no score printed for 项目执行情况", kind="missing-value")
 
 
+@dataclass
+class Entry:
+    """One row of the indicator table after classification."""
+
+    parsed: IndicatorRow
+    number: int | None
+    indicator: Indicator | None = None
+    cited: dict[str, Cell] = field(default_factory=dict)
+    score_cells: list[tuple[Cell, float]] = field(default_factory=list)
+    level2: str | None = None
+    level2_cell: Cell | None = None
+    level2_inferred: bool = False
+
+
+_LEVEL2_ORDER = ["数量指标", "质量指标", "时效指标", "成本指标", "经济效益指标", "社会效益指标", "生态效益指标",
+                 "可持续影响指标", "服务对象满意度指标"]
+
+
 def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
-    blocks: list[Block] = []
-    current_level2: str | None = None
-    current_level2_cell: Cell | None = None
-    pending_scores: list[tuple[Cell, float]] = []
+    """City rows: [一级] [二级] 指标N name | 年度指标值 | 全年完成值 | 未完成原因 | 自评得分.
+
+    Level2 labels are merged cells the OCR prints on any row of their span (first,
+    second, middle), so rows are grouped by their 指标N restarts and each group takes
+    the label printed anywhere inside it. Scores in the 自评得分 column are the
+    一级指标 subtotals (the city form prints no per-indicator score)."""
+    entries = [_city_entry(row) for row in rows]
+    groups = _numbering_groups(entries)
+    _assign_group_level2(groups)
+    blocks, orphan_scores = _city_blocks(entries)
     indicators: list[Indicator] = []
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []
-    for row in rows:
-        parsed = classify_indicator_row(row)
-        if parsed.level1 is not None:
-            blocks.append(Block(parsed.level1.canonical, parsed.level1_weight, parsed.level1_cell))
-            if parsed.level2 is None:
-                current_level2, current_level2_cell = None, None
-        if parsed.level2 is not None:
-            current_level2, current_level2_cell = parsed.level2.canonical, parsed.level2_cell
-            implied = level1_of(current_level2)
-            if blocks and implied and blocks[-1].level1 != implied and parsed.level1 is None and current_level2 != "成本指标":
-                blocks.append(Block(implied, None, None))
-        values = parsed.values
-        name_cell = next((cell for cell in values[:3] if cell.text), None)
-        if name_cell is not None and (_score_like(name_cell.text) is not None or normalise(name_cell.text) in ("得分", "分")):
-            name_cell = None
-        if name_cell is None or _is_placeholder(name_cell.text):
-            lone = [cell for cell in row.cells if cell.text]
-            if len(lone) == 1 and _score_like(lone[0].text) is not None and parsed.level1 is None:
-                target = blocks[-1] if blocks else None
-                if target is not None:
-                    target.score_cells.append((lone[0], _score_like(lone[0].text)))
-                else:
-                    pending_scores.append((lone[0], _score_like(lone[0].text)))
-            elif values:
-                score_cells = [(c, _score_like(c.text)) for c in values if _score_like(c.text) is not None]
-                if blocks and score_cells:
-                    blocks[-1].score_cells.extend(score_cells)
+    for entry in entries:
+        if entry.indicator is None:
             continue
-        name_position = values.index(name_cell)
-        after = values[name_position + 1:]
-        score_cell = None
-        if len(after) >= 3 and after[-1].text and _score_like(after[-1].text) is not None:
-            score_cell = after[-1]
-            after = after[:-1]
-        elif len(after) == 3 and not after[2].text:
-            after = after[:2]
-        target = after[0] if len(after) > 0 else None
-        actual = after[1] if len(after) > 1 else None
-        note_cells = [cell for cell in after[2:] if cell.text]
-        if not blocks:
-            blocks.append(Block(level1_of(current_level2) if current_level2 else None, None, None))
-        block = blocks[-1]
-        level2 = current_level2
-        level1 = block.level1
-        if level2 and level1_of(level2) and level1 and level1_of(level2) != level1 and level2 != "成本指标":
-            level1 = level1_of(level2)
-        if level2 == "成本指标" and level1 not in ("产出指标", "成本指标"):
-            level1 = "产出指标" if level1 is None else level1
-        indicator = Indicator(level1=level1, level2=level2, name=name_cell.text,
-                              target=target.text if target is not None and target.text else None,
-                              actual=actual.text if actual is not None and actual.text else None,
-                              note="".join(cell.text for cell in note_cells) or None)
         index = len(indicators)
-        cited = {"name": name_cell}
-        if target is not None and target.text:
-            cited["target"] = target
-        if actual is not None and actual.text:
-            cited["actual"] = actual
-        if note_cells:
-            cited["note"] = note_cells[0]
-        if parsed.level2_cell is not None:
-            cited["level2"] = parsed.level2_cell
-        elif current_level2_cell is not None:
-            cited["level2"] = current_level2_cell
-        if block.label_cell is not None:
-            cited["level1"] = block.label_cell
-        if score_cell is not None:
-            block.score_cells.append((score_cell, _score_like(score_cell.text)))
-            block.score_rows.append(index)
-        if level2 is None:
-            doubts.append((index, "level2", "no 二级指标 for this row"))
-        if level1 is None:
-            doubts.append((index, "level1", "no 一级指标 for this row"))
-        if parsed.level2 is not None and parsed.level2.weak:
-            doubts.append((index, "level2", f"category '{parsed.level2_cell.text}' matched weakly"))
-        if not parsed.numbered and parsed.level2 is None and parsed.level1 is None and len(after) < 2:
-            doubts.append((index, "actual", "row without numbering and with few cells; values may be shifted"))
-        block.indicator_indexes.append(index)
+        indicator = entry.indicator
+        indicator.level2 = entry.level2
+        indicator.level1 = entry.parsed.level1.canonical if False else indicator.level1
         indicators.append(indicator)
+        cited = dict(entry.cited)
+        if entry.level2_cell is not None:
+            cited["level2"] = entry.level2_cell
         evidence.append(cited)
-    if pending_scores and blocks:
-        blocks[0].score_cells[:0] = pending_scores
+        if entry.level2 is None:
+            doubts.append((index, "level2", "no 二级指标 for this row"))
+        elif entry.level2_inferred:
+            doubts.append((index, "level2", f"二级指标 not printed for this group; {entry.level2} inferred from the form's order"))
+        if indicator.level1 is None:
+            doubts.append((index, "level1", "no 一级指标 for this row"))
+        if not entry.parsed.numbered and entry.parsed.level2 is None and entry.parsed.level1 is None \
+                and indicator.actual is None:
+            doubts.append((index, "actual", "row without numbering and with few cells; values may be shifted"))
+    if orphan_scores:
+        draft.doubt("category_scores", "score cells before any 一级指标 label", kind="shifted-cells",
+                    values=[value for _, value in orphan_scores])
     _commit_indicators(draft, indicators, evidence, doubts)
     _city_category_scores(draft, blocks, indicators)
+
+
+def _city_entry(row: Row) -> Entry:
+    parsed = classify_indicator_row(row)
+    number = None
+    numbering = _NUMBERING_ANYWHERE.search(row.joined(" ")) if parsed.numbered else None
+    if numbering:
+        digits = re.search(r"\d+", numbering.group(0))
+        number = int(digits.group(0)) if digits else None
+    entry = Entry(parsed, number)
+    values = parsed.values
+    name_cell = next((cell for cell in values[:3] if cell.text), None)
+    if name_cell is not None and (_score_like(name_cell.text) is not None or normalise(name_cell.text) in ("得分", "分")):
+        name_cell = None
+    if name_cell is None or _is_placeholder(name_cell.text):
+        for cell in (values if parsed.level1 is None and parsed.level2 is None else values) or row.cells:
+            value = _score_like(cell.text) if cell.text else None
+            if value is not None:
+                entry.score_cells.append((cell, value))
+        if not values and not parsed.level1 and not parsed.level2:
+            lone = [cell for cell in row.cells if cell.text]
+            if len(lone) == 1 and _score_like(lone[0].text) is not None:
+                entry.score_cells = [(lone[0], _score_like(lone[0].text))]
+        return entry
+    after = values[values.index(name_cell) + 1:]
+    score_cell = None
+    if len(after) >= 3 and after[-1].text and _score_like(after[-1].text) is not None:
+        score_cell = after[-1]
+        after = after[:-1]
+    target = after[0] if len(after) > 0 else None
+    actual = after[1] if len(after) > 1 else None
+    note_cells = [cell for cell in after[2:] if cell.text]
+    entry.indicator = Indicator(name=name_cell.text, target=_text(target), actual=_text(actual),
+                                note="".join(cell.text for cell in note_cells) or None)
+    entry.cited = {"name": name_cell}
+    if target is not None and target.text:
+        entry.cited["target"] = target
+    if actual is not None and actual.text:
+        entry.cited["actual"] = actual
+    if note_cells:
+        entry.cited["note"] = note_cells[0]
+    if score_cell is not None:
+        entry.score_cells.append((score_cell, _score_like(score_cell.text)))
+    return entry
+
+
+def _numbering_groups(entries: list[Entry]) -> list[list[Entry]]:
+    """Rows of one 二级指标: a group starts at 指标1 (or a numbering that goes down), at a new
+    一级指标 label, or, in unnumbered tables, at a printed level2 label."""
+    groups: list[list[Entry]] = []
+    last_number: int | None = None
+    for entry in entries:
+        starts = not groups
+        if entry.parsed.level1 is not None:
+            starts = True
+        if entry.number is not None:
+            if entry.number == 1 or (last_number is not None and entry.number <= last_number):
+                starts = True
+            last_number = entry.number
+        elif entry.parsed.level2 is not None and entry.indicator is not None:
+            labelled = any(member.parsed.level2 is not None for member in groups[-1]) if groups else False
+            if labelled or not any(member.number is not None for member in (groups[-1] if groups else [])):
+                starts = True
+        if starts and groups and not any(member.indicator for member in groups[-1]) \
+                and entry.parsed.level1 is None and groups[-1][-1].parsed.level1 is not None:
+            starts = False
+        if starts:
+            groups.append([entry])
+        else:
+            groups[-1].append(entry)
+    return groups
+
+
+def _assign_group_level2(groups: list[list[Entry]]) -> None:
+    previous: str | None = None
+    for group in groups:
+        labels = [(entry.parsed.level2.canonical, entry.parsed.level2_cell) for entry in group
+                  if entry.parsed.level2 is not None]
+        if labels:
+            current, cell = labels[0]
+            for entry in group:
+                if entry.parsed.level2 is not None:
+                    current, cell = entry.parsed.level2.canonical, entry.parsed.level2_cell
+                entry.level2, entry.level2_cell = current, cell
+            previous = group[-1].level2
+            continue
+        if not any(entry.indicator for entry in group):
+            continue
+        guess = _next_level2(previous, group)
+        for entry in group:
+            entry.level2, entry.level2_cell, entry.level2_inferred = guess, None, guess is not None
+        previous = guess or previous
+
+
+def _next_level2(previous: str | None, group: list[Entry]) -> str | None:
+    """An unlabelled group after ``previous`` takes the next category in the form's fixed order."""
+    level1 = next((entry.parsed.level1.canonical for entry in group if entry.parsed.level1 is not None), None)
+    if level1 is not None:
+        members = [name for name in _LEVEL2_ORDER if level1_of(name) == level1 or
+                   (level1 == "产出指标" and name == "成本指标")]
+        return members[0] if members else None
+    if previous is None or previous not in _LEVEL2_ORDER:
+        return None
+    position = _LEVEL2_ORDER.index(previous)
+    if position + 1 < len(_LEVEL2_ORDER) and level1_of(_LEVEL2_ORDER[position + 1]) == level1_of(previous):
+        return _LEVEL2_ORDER[position + 1]
+    return previous
+
+
+def _city_blocks(entries: list[Entry]) -> tuple[list[Block], list[tuple[Cell, float]]]:
+    """Level1 of every row and the blocks (weight, score cells) in first-appearance order."""
+    blocks: list[Block] = []
+    orphans: list[tuple[Cell, float]] = []
+    current: Block | None = None
+    printed_level1: str | None = None
+
+    def block_for(level1: str) -> Block:
+        found = next((block for block in blocks if block.level1 == level1), None)
+        if found is None:
+            found = Block(level1, None, None)
+            blocks.append(found)
+        return found
+
+    for entry in entries:
+        parsed = entry.parsed
+        if parsed.level1 is not None:
+            printed_level1 = parsed.level1.canonical
+            label_block = block_for(printed_level1) if entry.level2 is None or entry.indicator is None \
+                or level1_of(entry.level2) in (None, printed_level1) else None
+            if label_block is None:
+                implied = level1_of(entry.level2)
+                label_block = block_for(implied) if implied and entry.level2 != "成本指标" else block_for(printed_level1)
+            if label_block.weight is None:
+                label_block.weight = parsed.level1_weight
+                label_block.label_cell = parsed.level1_cell
+            current = label_block
+        level1 = None
+        if entry.level2 is not None:
+            implied = level1_of(entry.level2)
+            if entry.level2 == "成本指标" and printed_level1 == "成本指标":
+                implied = "成本指标"
+            level1 = implied
+        if level1 is None:
+            level1 = current.level1 if current is not None else printed_level1
+        if entry.indicator is not None:
+            entry.indicator.level1 = level1
+            if level1 is not None:
+                current = block_for(level1)
+        if entry.score_cells:
+            target = current if current is not None else None
+            if target is None:
+                orphans.extend(entry.score_cells)
+            else:
+                target.score_cells.extend(entry.score_cells)
+    return blocks, orphans
 
 
 def _commit_indicators(draft: Draft, indicators: list[Indicator], evidence: list[dict[str, Cell]],
@@ -688,46 +810,66 @@ def _commit_indicators(draft: Draft, indicators: list[Indicator], evidence: list
 
 
 def _city_category_scores(draft: Draft, blocks: list[Block], indicators: list[Indicator]) -> None:
-    merged: dict[str, Block] = {}
-    order: list[str] = []
+    """One subtotal per 一级指标 block. The OCR moves subtotals onto neighbouring rows, so a
+    block holding several score cells hands the extras to a neighbour that has none and
+    whose weight admits them; what cannot be placed is flagged."""
+    merged: list[Block] = []
     for block in blocks:
         if block.level1 is None:
             continue
-        if block.level1 not in merged:
-            merged[block.level1] = Block(block.level1, block.weight, block.label_cell)
-            order.append(block.level1)
-        target = merged[block.level1]
-        target.weight = target.weight if target.weight is not None else block.weight
-        target.label_cell = target.label_cell or block.label_cell
-        target.score_cells.extend(block.score_cells)
-        target.score_rows.extend(block.score_rows)
-        target.indicator_indexes.extend(block.indicator_indexes)
+        same = next((other for other in merged if other.level1 == block.level1), None)
+        if same is None:
+            merged.append(Block(block.level1, block.weight, block.label_cell, list(block.score_cells)))
+            continue
+        same.weight = same.weight if same.weight is not None else block.weight
+        same.label_cell = same.label_cell or block.label_cell
+        same.score_cells.extend(block.score_cells)
+    unplaced: list[tuple[str, list[float]]] = []
+    for position, block in enumerate(merged):
+        while len(block.score_cells) > 1:
+            extra = block.score_cells[-1]
+            neighbour = _free_neighbour(merged, position, extra[1], after=True)
+            if neighbour is None:
+                extra = block.score_cells[0]
+                neighbour = _free_neighbour(merged, position, extra[1], after=False)
+            if neighbour is None:
+                unplaced.append((block.level1 or "", [value for _, value in block.score_cells]))
+                fitting = [item for item in block.score_cells if block.weight is None or item[1] <= block.weight]
+                block.score_cells = fitting[:1] or block.score_cells[:1]
+                break
+            block.score_cells.remove(extra)
+            neighbour.score_cells.append(extra)
+            neighbour.moved = True
     scores: list[CategoryScore] = []
-    for level1 in order:
-        block = merged[level1]
+    for block in merged:
         if not block.score_cells:
             continue
+        cell, value = block.score_cells[0]
         position = len(scores)
-        if len(block.score_cells) == 1:
-            cell, value = block.score_cells[0]
-            scores.append(CategoryScore(level1=level1, weight=block.weight, score=value))
-            draft.record.category_scores = scores
-            draft.cite(f"category_scores[{position}].score", cell)
-        else:
-            total = sum(value for _, value in block.score_cells)
-            for (cell, value), index in zip(block.score_cells, block.score_rows):
-                indicators[index].score = value
-                draft.cite(f"indicators[{index}].score", cell)
-            scores.append(CategoryScore(level1=level1, weight=block.weight, score=total))
-            draft.record.category_scores = scores
-            draft.cite(f"category_scores[{position}].score", block.score_cells[0][0])
-            draft.doubt(f"category_scores[{position}].score",
-                        f"{len(block.score_cells)} score cells in the {level1} block; the subtotal is their sum",
-                        kind="uncertain", values=[value for _, value in block.score_cells])
+        scores.append(CategoryScore(level1=block.level1, weight=block.weight, score=value))
+        draft.record.category_scores = scores
+        draft.cite(f"category_scores[{position}].score", cell)
         if block.label_cell is not None and block.weight is not None:
             draft.cite(f"category_scores[{position}].weight", block.label_cell)
+        if getattr(block, "moved", False):
+            draft.doubt(f"category_scores[{position}].score",
+                        f"subtotal {value:g} was printed in a neighbouring block's rows", kind="shifted-cells")
+        for level1, values in unplaced:
+            if level1 == block.level1:
+                draft.doubt(f"category_scores[{position}].score",
+                            f"several score cells in the {level1} block ({values}); the first that fits the weight is kept",
+                            kind="extra-value")
     draft.record.category_scores = scores
     draft.record.indicators = indicators
+
+
+def _free_neighbour(blocks: list[Block], position: int, value: float, *, after: bool) -> Block | None:
+    index = position + 1 if after else position - 1
+    if 0 <= index < len(blocks):
+        neighbour = blocks[index]
+        if not neighbour.score_cells and (neighbour.weight is None or value <= neighbour.weight):
+            return neighbour
+    return None
 
 
 def _read_total(row: Row, draft: Draft) -> None:
