@@ -18,7 +18,9 @@ make any two of them look alike, so the place is split off and the rest (the
 body) is compared: the score is the share of the printed body's characters that
 the known body explains in order (longest common subsequence / printed length).
 A truncated name ("民政局") scores 1.0 against "阳泉市民政局"; a garbled one keeps
-most of its characters in order. A match is strong when it scores ≥ STRONG,
+most of its characters in order. A name with an alias in parentheses
+("…评审中心(…合作中心、…管理中心)") is also compared without it, symmetrically, so a
+garbled short form ("阳泉市财政预算设平审中心") still finds it. A match is strong when it scores ≥ STRONG,
 starts like the known name and clearly beats the runner-up.
 """
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -35,6 +37,7 @@ from typing import Literal
 from rapidfuzz.distance import LCSseq
 
 from extract.match import normalise
+from extract.repair import is_watermark, strip_watermark_fragments
 from schemas.record import Evidence, Flag, Record
 
 STRONG = 0.8
@@ -49,7 +52,7 @@ RULE_WEAK = "name-weak-match"
 RULE_UNKNOWN = "name-unknown"
 RULE_CODE = "name-code-mismatch"
 
-_SUFFIX = r"(?:局|中心|院|站|馆|所|厅|委员会|办公室|总会|协会|队|处|社|会)"
+_SUFFIX = r"(?:局|中心|院|站|馆|所|厅|委员会|办公室|总会|协会|队|处)(?![校长士内外])"
 _PAREN = r"(?:[(（][^()（）]{2,80}[)）])?"
 _PLACE = re.compile(r"^([\u4e00-\u9fff]{2,3}?(?:省|市|县|区|旗))")
 _ORG = re.compile(rf"^[\u4e00-\u9fff]{{2,3}}?(?:省|市|县|区|旗)[\u4e00-\u9fff、]{{0,40}}?{_SUFFIX}{_PAREN}$")
@@ -59,6 +62,7 @@ _NAME_LABELS = ("单位名称", "部门名称", "主管部门及代码", "主管
 _LABEL_KEYS = tuple(sorted({normalise(label) for label in _NAME_LABELS}, key=len, reverse=True))
 _VALUE_END = re.compile(r"\s{2,}|\d{4}\s*年|金额单位|单位[:：]")
 _SPACES = re.compile(r"\s+")
+_PARENTHETICAL = re.compile(r"[(（][^()（）]*[)）]$")
 
 
 class KnownNamesError(ValueError):
@@ -171,7 +175,8 @@ def harvest_known_names(lines: list[str]) -> KnownNames:
     A spelling seen once that is a near copy of a more frequent name is an OCR variant and dropped.
     """
     known = KnownNames()
-    for number, line in enumerate(lines, start=1):
+    cleaned = [_clean_line(line) for line in lines]
+    for number, line in enumerate(cleaned, start=1):
         for value in _label_values(line):
             found = _as_org(value)
             if found:
@@ -184,22 +189,26 @@ def harvest_known_names(lines: list[str]) -> KnownNames:
     if places:
         in_text = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(places)))})"
                              rf"[\u4e00-\u9fff]{{1,30}}?{_SUFFIX}{_PAREN}")
-        for number, line in enumerate(lines, start=1):
-            squeezed = _SPACES.sub("", line)
-            for match in in_text.finditer(squeezed):
-                if normalise(match.group(0)) not in known.by_key:
-                    known.add(match.group(0), line=number)
+        for number, line in enumerate(cleaned, start=1):
+            for cell in line.split("\t"):
+                for match in in_text.finditer(_SPACES.sub("", cell)):
+                    if normalise(match.group(0)) not in known.by_key:
+                        known.add(match.group(0), line=number)
     return _drop_variants(known)
 
 
+def _clean_line(line: str) -> str:
+    """The line without watermark cells and fragments (仅供内部审核 and its garbled forms)."""
+    return "\t".join("" if is_watermark(cell) else strip_watermark_fragments(cell) for cell in line.split("\t"))
+
+
 def _drop_variants(known: KnownNames) -> KnownNames:
-    """Remove names seen once and never stated that are near copies of a better-attested name."""
+    """Remove OCR variants: a spelling seen once that is a near copy of a name seen three times or more."""
     kept = KnownNames()
-    ranked = sorted(known, key=lambda k: (k.stated, k.count), reverse=True)
+    ranked = sorted(known, key=lambda k: (k.count, k.stated), reverse=True)
     for candidate in ranked:
-        weak_evidence = not candidate.stated and candidate.count == 1
-        if weak_evidence and any(_similarity(candidate.key, other.key) >= 0.8 and candidate.key != other.key
-                                 for other in kept):
+        if candidate.count == 1 and any(other.count >= 3 and _similarity(candidate.key, other.key) >= STRONG
+                                        for other in kept):
             continue
         kept.by_key[candidate.key] = candidate
     return kept
@@ -243,6 +252,9 @@ def _similarity(printed_key: str, known_key: str) -> float:
     if not printed_body:
         return 0.0
     score = LCSseq.similarity(printed_body, known_body) / len(printed_body)
+    core = _PARENTHETICAL.sub("", known_body)
+    if core and core != known_body:
+        score = max(score, 2 * LCSseq.similarity(printed_body, core) / (len(printed_body) + len(core)))
     if printed_place and known_place and LCSseq.similarity(printed_place, known_place) < len(known_place) - 1:
         score *= 0.5
     if printed_body[0] != known_body[:1]:
@@ -325,12 +337,3 @@ def _replace(record: Record, path: str, printed: str, known: KnownName) -> None:
     elif known.lines:
         record.evidence[path] = Evidence(line=known.lines[0], text=f"{note}（全称见第{known.lines[0]}行）")
     setattr(record, path, known.name)
-
-
-def iter_names(records: Iterable[Record]) -> Iterator[tuple[int, str, str]]:
-    """(record index, field, printed name) for every unit/department name in the records."""
-    for index, record in enumerate(records):
-        for path, _ in NAME_FIELDS:
-            value = getattr(record, path)
-            if value:
-                yield index, path, value

@@ -93,8 +93,14 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
             joined = text + cells[index + 1].text
             found = _label(joined, template, keys, threshold)
             span = 2 if found else 1
-        if found is not None:
-            hits.append(LabelHit(found.canonical, found, index, cell, span))
+        while found is not None:
+            hit = LabelHit(found.canonical, found, index, cell, span)
+            hits.append(hit)
+            following = _label(found.remainder, template, keys, threshold) if found.remainder else None
+            if following is None or not following.score >= 90:
+                break
+            hit.match = Match(found.canonical, found.score, found.variant, remainder="")
+            found = following
         index += span
     return hits
 
@@ -152,9 +158,16 @@ def _section_rows(grid: Grid, start: int, stop: Callable[[Row], bool]) -> list[R
     return rows
 
 
+_HEADER_VALUE_WORDS = ("指标值", "完成值", "自评得分", "未完成原因", "得分", "分值", "考核值")
+
+
 def _is_indicator_header(row: Row) -> bool:
     text = normalise(row.joined())
-    return sum(word in text for word in _HEADER_WORDS) >= 2 or ("三级指标" in text and "指标值" in text)
+    words = sum(word in text for word in _HEADER_WORDS)
+    if words >= 2:
+        return True
+    return words + sum(word in text for word in _HEADER_VALUE_WORDS) >= 3 \
+        and not re.search(r"指\s*标\s*\d", row.joined())
 
 
 def _is_total_row(row: Row) -> bool:
@@ -458,7 +471,47 @@ def _put_simple(draft: Draft, key: str, cell: Cell, row: Row) -> None:
             draft.doubt("fill_date", f"填报日期 '{text}' is not a date", kind="unreadable", value=text)
         draft.put("fill_date", date, cell)
     elif key in ("project_name", "project_lead"):
-        draft.put(key, text, cell)
+        _put_name_or_person(draft, key, cell)
+
+
+def _is_form_word(text: str) -> bool:
+    """A cell that is itself a label of some form (预算数, 项目负责人) cannot be a field's value."""
+    key = normalise(text)
+    if len(key) < 2 or len(key) > 12:
+        return False
+    for template in ("city-project", "province-project", "transfer-payment", "other"):
+        found = match_label(key, template, threshold=95)
+        if found is not None and not found.remainder:
+            return True
+    return key in ("预算数", "执行数", "到位数")
+
+
+_ORG_SUFFIXES = ("局", "中心", "院", "站", "会", "所", "馆", "委员会", "办公室", "厅")
+
+
+def _looks_like_org(text: str) -> bool:
+    key = normalise(text)
+    return 4 <= len(key) <= 40 and key.endswith(_ORG_SUFFIXES) and not key.endswith(("工作会", "培训会"))
+
+
+def _put_name_or_person(draft: Draft, key: str, cell: Cell) -> None:
+    """Put a value by its type when the OCR moved labels: an ID-like number is dropped, an
+    organisation under 项目负责人 is the department, a person under 项目名称 is the lead."""
+    text = cell.text
+    if re.fullmatch(r"[\dXx\-]{9,}", normalise(text)) and not re.search(r"[\u4e00-\u9fff]", text):
+        draft.doubt(key, f"'{text}' under the {key} label is a number; dropped", kind="unreadable", value=text)
+        return
+    if key == "project_lead" and _looks_like_org(text):
+        if not draft.has("department"):
+            draft.put("department", text, cell)
+            draft.doubt("department", "organisation name found under the 项目负责人 label", kind="label-moved",
+                        value=text)
+        return
+    if _is_form_word(text):
+        draft.doubt(key, f"'{text}' under the {key} label is a word of the form, not a value", kind="label-moved",
+                    value=text)
+        return
+    draft.put(key, text, cell)
 
 
 def _settle_project_name(draft: Draft, unlabeled: Cell | None) -> None:
