@@ -156,6 +156,10 @@ def build_report(
         records, errors = load_predictions(pred)
         return score(gold_records, records, extractor_errors=errors, top_errors=top)
     paths = document_paths(docs)
+    names = {path.name for path in paths}
+    gold_records = [record for record in gold_records if record.source.doc in names]
+    if not gold_records:
+        raise _UsageError("none of the --docs documents has gold records")
     if noise is None:
         extract_paths = _pipeline("extract_paths")
         records, errors = _split(_run_extraction(lambda: extract_paths(paths, backend=backend)))
@@ -170,8 +174,6 @@ def build_report(
             texts[path.name] = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise _UsageError(f"{path}: cannot read as UTF-8 text ({error.__class__.__name__})") from None
-    if not any(record.source.doc in texts for record in gold_records):
-        raise _UsageError("none of the --docs documents has gold records")
     extract_text = _pipeline("extract_text")
     try:
         curve, reports = measure_noise_curve(
@@ -181,12 +183,11 @@ def build_report(
             lambda text, doc: _run_extraction(lambda: extract_text(text, doc, backend=backend)),
             seed=seed,
             backend=backend,
+            top_errors=top,
         )
     except ValueError as error:
         raise _UsageError(str(error)) from None
     main = reports[rates[0]]
-    if top != DEFAULT_TOP_ERRORS:
-        main.errors = main.errors[:top]
     main.noise = curve
     return main
 

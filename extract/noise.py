@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from extract.evaluate import EvalReport, NoiseCurve, NoisePoint, normalise_text, score
+from extract.evaluate import DEFAULT_TOP_ERRORS, EvalReport, NoiseCurve, NoisePoint, normalise_text, score
 from schemas.record import ErrorEntry, GoldRecord, Record, Source
 
 DAMAGE_KINDS: tuple[str, ...] = (
@@ -371,6 +371,7 @@ def measure_noise_curve(
     *,
     seed: int = 0,
     backend: str = "rules",
+    top_errors: int = DEFAULT_TOP_ERRORS,
 ) -> tuple[NoiseCurve, dict[float, EvalReport]]:
     """Extract every document at every noise rate and score it against its adjusted gold.
 
@@ -393,7 +394,7 @@ def measure_noise_curve(
             all_gold.extend(noisy.gold)
             for item in extract(noisy.text, name):
                 (all_errors if isinstance(item, ErrorEntry) else all_pred).append(item)
-        report = score(all_gold, all_pred, extractor_errors=all_errors)
+        report = score(all_gold, all_pred, extractor_errors=all_errors, top_errors=top_errors)
         reports[rate] = report
         curve.points.append(
             NoisePoint(

@@ -649,6 +649,7 @@ class Entry:
     level2: str | None = None
     level2_cell: Cell | None = None
     level2_inferred: bool = False
+    dropped: list[Cell] = field(default_factory=list)
 
 
 _LEVEL2_ORDER = ["数量指标", "质量指标", "时效指标", "成本指标", "经济效益指标", "社会效益指标", "生态效益指标",
@@ -720,13 +721,11 @@ def _city_entry(row: Row) -> Entry:
                 entry.score_cells = [(lone[0], _score_like(lone[0].text))]
         return entry
     after = values[values.index(name_cell) + 1:]
-    score_cell = None
-    if len(after) >= 3 and after[-1].text and _score_like(after[-1].text) is not None:
-        score_cell = after[-1]
-        after = after[:-1]
     target = after[0] if len(after) > 0 else None
     actual = after[1] if len(after) > 1 else None
-    note_cells = [cell for cell in after[2:] if cell.text]
+    note_cells, score_cells, dropped = _split_tail(after[2:])
+    entry.score_cells.extend(score_cells[:1])
+    entry.dropped = dropped
     entry.indicator = Indicator(name=name_cell.text, target=_text(target), actual=_text(actual),
                                 note="".join(cell.text for cell in note_cells) or None)
     entry.cited = {"name": name_cell}
@@ -736,9 +735,32 @@ def _city_entry(row: Row) -> Entry:
         entry.cited["actual"] = actual
     if note_cells:
         entry.cited["note"] = note_cells[0]
-    if score_cell is not None:
-        entry.score_cells.append((score_cell, _score_like(score_cell.text)))
     return entry
+
+
+def _split_tail(cells: list[Cell]) -> tuple[list[Cell], list[tuple[Cell, float]], list[Cell]]:
+    """Cells right of 全年完成值: the note (text), the 自评得分 (a score), and OCR fragments.
+
+    A fragment is a short cell after the note or score (border junk, watermark residue,
+    a garbled copy of the score); only the first note cell and long text cells are kept."""
+    notes: list[Cell] = []
+    scores: list[tuple[Cell, float]] = []
+    dropped: list[Cell] = []
+    for cell in cells:
+        text = cell.text
+        if not text:
+            continue
+        value = _score_like(text)
+        if value is not None and not scores:
+            scores.append((cell, value))
+            continue
+        meaningful = len(normalise(text)) >= 6 or (not notes and not scores and len(normalise(text)) >= 2
+                                                  and re.search(r"[\u4e00-\u9fff]", text))
+        if meaningful:
+            notes.append(cell)
+        else:
+            dropped.append(cell)
+    return notes, scores, dropped
 
 
 def _numbering_groups(entries: list[Entry]) -> list[list[Entry]]:
@@ -799,9 +821,7 @@ def _next_level2(previous: str | None, group: list[Entry]) -> str | None:
     if previous is None or previous not in _LEVEL2_ORDER:
         return None
     position = _LEVEL2_ORDER.index(previous)
-    if position + 1 < len(_LEVEL2_ORDER) and level1_of(_LEVEL2_ORDER[position + 1]) == level1_of(previous):
-        return _LEVEL2_ORDER[position + 1]
-    return previous
+    return _LEVEL2_ORDER[position + 1] if position + 1 < len(_LEVEL2_ORDER) else previous
 
 
 def _city_blocks(entries: list[Entry]) -> tuple[list[Block], list[tuple[Cell, float]]]:
