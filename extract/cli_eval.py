@@ -207,9 +207,9 @@ def _clean(value: Any, limit: int = 60) -> Text:
     return Text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _group_table(title: str, groups: Sequence[GroupScore], detection: bool = True) -> Table:
+def _group_table(title: str, label: str, groups: Sequence[GroupScore], detection: bool = True) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column(title.split()[-1])
+    table.add_column(label)
     if detection:
         for name in ("gold", "pred", "matched"):
             table.add_column(name, justify="right")
@@ -275,8 +275,8 @@ def render_terminal(report: EvalReport, console: Console) -> None:
             )
         console.print(noise)
 
-    console.print(_group_table("by template", report.by_template))
-    console.print(_group_table("by document", report.by_doc))
+    console.print(_group_table("by template", "template", report.by_template))
+    console.print(_group_table("by document", "document", report.by_doc))
 
     texts = Table(title="texts (similarity, matched tables)", title_justify="left")
     for name in ("field", "compared", "mean similarity", f"≥ {report.settings.text_match_threshold}"):
@@ -289,7 +289,7 @@ def render_terminal(report: EvalReport, console: Console) -> None:
         (group for group in report.by_field if group.fields.wrong),
         key=lambda group: (-group.fields.silent, -group.fields.wrong, group.name),
     )
-    console.print(_group_table("fields with errors", wrong_fields, detection=False))
+    console.print(_group_table("fields with errors", "field", wrong_fields, detection=False))
 
     errors = Table(title=f"worst errors ({len(report.errors)} of {report.errors_total})", title_justify="left")
     for name in ("document", "line", "field", "gold", "predicted", ""):

@@ -296,7 +296,7 @@ def check_duplicates(records: Sequence[Record]) -> list[list[Flag]]:
                 continue
             for own, mine, other, index in ((i, first, second, j), (j, second, first, i)):
                 numbers, texts = _compared(mine, other)
-                for severity, differences in (("error", numbers), ("warning", texts)):
+                for severity, differences in (("warning", numbers), ("warning", texts)):
                     if not differences:
                         continue
                     listed = "; ".join(f"{path} {show_value(a)} vs {show_value(b)}"

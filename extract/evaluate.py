@@ -771,6 +771,57 @@ def _table_ref(record: TableContent) -> TableRef:
     )
 
 
+def _listed_errors(wrong: Sequence[FieldOutcome]) -> list[FieldError]:
+    """Wrong fields as the report lists them: a missing or extra item is one entry, named by its name.
+
+    Nine "indicators[4].… missing" rows say less than one "indicators[4] (missing-item): 培训成本".
+    """
+    listed: list[FieldError] = []
+    items: dict[tuple[str, int, str, str], list[FieldOutcome]] = {}
+    for outcome in wrong:
+        if outcome.kind == "compared":
+            listed.append(
+                FieldError(
+                    doc=outcome.doc,
+                    template=outcome.template,
+                    table_line=outcome.table_line,
+                    path=outcome.path,
+                    pred_path=outcome.pred_path,
+                    field=outcome.key,
+                    gold=outcome.gold,
+                    pred=outcome.pred,
+                    flagged=outcome.flagged,
+                    line=outcome.line,
+                    kind=outcome.kind,
+                    badness=round(_badness(outcome.gold, outcome.pred), 4),
+                )
+            )
+        else:
+            item_path = outcome.path[: outcome.path.index("]") + 1]
+            items.setdefault((outcome.doc, outcome.table_line, outcome.kind, item_path), []).append(outcome)
+    for (doc, table_line, kind, item_path), fields in items.items():
+        first = fields[0]
+        by_key = {field.key.rsplit(".", 1)[1]: field for field in fields}
+        label = by_key.get("name") or by_key.get("level1")
+        listed.append(
+            FieldError(
+                doc=doc,
+                template=first.template,
+                table_line=table_line,
+                path=item_path,
+                pred_path=item_path if kind == "extra-item" else None,
+                field=first.key.rsplit(".", 1)[0],
+                gold=label.gold if label is not None else None,
+                pred=label.pred if label is not None else None,
+                flagged=all(field.flagged for field in fields),
+                line=first.line,
+                kind=kind,
+                badness=1.0,
+            )
+        )
+    return listed
+
+
 def _group(groups: dict[str, GroupScore], name: str) -> GroupScore:
     if name not in groups:
         groups[name] = GroupScore(name=name)
@@ -843,27 +894,7 @@ def score(
         _group(by_field, outcome.key).fields.add(outcome)
 
     wrong = [outcome for outcome in outcomes if not outcome.correct and outcome.kind != "missing-table"]
-    ranked = sorted(
-        wrong,
-        key=lambda o: (o.flagged, -_badness(o.gold, o.pred), o.doc, o.line, o.path),
-    )
-    errors = [
-        FieldError(
-            doc=o.doc,
-            template=o.template,
-            table_line=o.table_line,
-            path=o.path,
-            pred_path=o.pred_path,
-            field=o.key,
-            gold=o.gold,
-            pred=o.pred,
-            flagged=o.flagged,
-            line=o.line,
-            kind=o.kind,
-            badness=round(_badness(o.gold, o.pred), 4),
-        )
-        for o in ranked[: max(top_errors, 0)]
-    ]
+    ranked = sorted(_listed_errors(wrong), key=lambda e: (e.flagged, -e.badness, e.doc, e.line, e.path))
     field_order = {key: index for index, key in enumerate(SCALAR_FIELDS)}
     return EvalReport(
         detection=detection,
@@ -873,7 +904,7 @@ def score(
         by_field=sorted(by_field.values(), key=lambda g: (field_order.get(g.name, len(field_order)), g.name)),
         by_template=sorted(by_template.values(), key=lambda g: g.name),
         by_doc=sorted(by_doc.values(), key=lambda g: g.name),
-        errors=errors,
+        errors=ranked[: max(top_errors, 0)],
         errors_total=len(wrong),
         missing_tables=[_table_ref(record) for index, record in enumerate(gold) if index not in partner],
         extra_tables=[_table_ref(record) for index, record in enumerate(kept_pred) if index not in matched_pred],

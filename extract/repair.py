@@ -66,7 +66,7 @@ def strip_markup(text: str) -> str:
     if "<" in text and ">" in text:
         text = _TAG.sub(lambda m: "\n" if m.group(1).lower() in _BLOCK_TAGS else "", text)
         text = html.unescape(text)
-        text = re.sub(r"\n\s*\n+", "\n", text).strip("\n ")
+        text = re.sub(r"\s*\n\s*", "", text).strip()
     if "\\" in text or "$" in text:
         for pattern, replacement in _LATEX:
             text = pattern.sub(replacement, text)
@@ -113,8 +113,12 @@ def restore_glyphs(text: str) -> str:
     return "".join(_simplified(char) if ord(char) > 0x2e80 else char for char in text)
 
 
+_SPACE_AFTER_LIST_NUMBER = re.compile(rf"(?<=\d[.、])[ \u3000]+(?=[{HAN}])")
+
+
 def repair_spacing(text: str) -> str:
     text = _SPLIT_DECIMAL.sub(".", text)
+    text = _SPACE_AFTER_LIST_NUMBER.sub("", text)
     text = _SPACE_BETWEEN_HAN.sub("", text)
     text = _SPACE_AFTER_OPERATOR.sub("", text)
     return text

@@ -405,23 +405,28 @@ _FUND_COLUMNS = ("planned", "received", "executed")
 def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
     template = "city-project"
     unlabeled_name: Cell | None = None
+    seen_funds = False
+    seen_execution = False
+    goal_rows: list[tuple[Row, list[LabelHit]]] = []
     for row in rows:
         hits = find_labels(row, template)
         keys = [hit.key for hit in hits]
+        if any(key in _FUND_TOTALS or key in _FUND_LINES for key in keys):
+            _read_fund_row(row, hits, draft)
+            seen_funds = True
+            continue
+        if "execution" in keys:
+            _read_execution(row, hits[keys.index("execution")], draft)
+            seen_execution = True
+            continue
+        if seen_funds and not seen_execution and not any(key in _CITY_SIMPLE for key in keys):
+            goal_rows.append((row, hits))
+            continue
         if not hits:
             if unlabeled_name is None and not draft.has("project_name"):
                 candidate = _unlabeled_name(row)
                 if candidate is not None:
                     unlabeled_name = candidate
-            continue
-        if any(key in _FUND_TOTALS or key in _FUND_LINES for key in keys):
-            _read_fund_row(row, hits, draft)
-            continue
-        if "goals" in keys or "goal_output" in keys or "goal_effect" in keys:
-            _read_city_goals(row, hits, draft)
-            continue
-        if "execution" in keys:
-            _read_execution(row, hits[keys.index("execution")], draft)
             continue
         for hit in hits:
             if hit.key not in _CITY_SIMPLE:
@@ -430,6 +435,7 @@ def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
             if cell is None:
                 continue
             _put_simple(draft, hit.key, cell, row)
+    _read_city_goals(goal_rows, draft)
     _settle_project_name(draft, unlabeled_name)
 
 
@@ -594,20 +600,43 @@ def _put_money(draft: Draft, path: str, cell: Cell, reading) -> None:
         draft.doubt(path, reading.doubt, kind="ambiguous-number", value=cell.text)
 
 
-def _read_city_goals(row: Row, hits: list[LabelHit], draft: Draft) -> None:
-    for hit in hits:
-        if hit.key not in ("goal_output", "goal_effect"):
+def _read_city_goals(goal_rows: list[tuple[Row, list[LabelHit]]], draft: Draft) -> None:
+    """项目预期绩效目标: the output (数量) and effect (效果) texts between the funds and 项目执行情况.
+
+    The OCR often invents these labels ("项目概况及主要服务的受益对象"), so a labelled text
+    goes where its label says and unlabelled texts fill output, then effect, in order."""
+    unlabelled: list[tuple[str, Cell]] = []
+    for row, hits in goal_rows:
+        wanted = next((hit for hit in hits if hit.key in ("goal_output", "goal_effect")), None)
+        start = wanted.index + wanted.span if wanted is not None else 0
+        text, cell = (wanted.remainder, wanted.cell) if wanted is not None and wanted.remainder else \
+            _goal_text(row, start)
+        if not text or cell is None:
             continue
-        path = "goals.output" if hit.key == "goal_output" else "goals.effect"
-        text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
-        if text and cell is not None:
-            draft.put(path, text, cell)
-    if not any(hit.key in ("goal_output", "goal_effect") for hit in hits):
-        hit = hits[0]
-        text, cell = _text_after(row, hit.index + hit.span)
-        if text and cell is not None and not draft.has("goals.output"):
-            draft.put("goals.output", text, cell)
-            draft.doubt("goals.output", "goal text without its own label", kind="unlabeled-value")
+        if wanted is not None:
+            path = "goals.output" if wanted.key == "goal_output" else "goals.effect"
+            if not draft.has(path):
+                draft.put(path, text, cell)
+                continue
+        unlabelled.append((text, cell))
+    for text, cell in unlabelled:
+        path = next((p for p in ("goals.output", "goals.effect") if not draft.has(p)), None)
+        if path is None:
+            break
+        draft.put(path, text, cell)
+        draft.doubt(path, "goal text without its printed label; placed by its order", kind="unlabeled-value")
+
+
+def _goal_text(row: Row, start: int) -> tuple[str, Cell | None]:
+    """The goal text of a row: its cells after the labels, without label-like short cells."""
+    cells = [cell for cell in row.cells[start:] if cell.text]
+    body = [cell for cell in cells if len(normalise(cell.text)) >= 8 or not _is_form_word(cell.text)]
+    while body and len(normalise(body[0].text)) < 16 and len(body) > 1 and \
+            (match_label(body[0].text, "city-project", threshold=80) or body[0].text.endswith(("目标", "情况", "数量", "效果"))):
+        body = body[1:]
+    if not body:
+        return "", None
+    return "".join(cell.text for cell in body), body[0]
 
 
 def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
