@@ -66,6 +66,7 @@ def _variant_index(vocab_key: tuple[str, ...]) -> tuple[dict[str, str], list[str
     return index, choices
 
 
+@lru_cache(maxsize=100_000)
 def match_in(text: str, vocab_key: tuple[str, ...], *, threshold: float = WEAK,
              allow_prefix: bool = True) -> Match | None:
     """Match ``text`` against one vocabulary table (path of keys into a vocab file)."""

@@ -160,3 +160,13 @@ def extract_text(text: str, doc: str, backend: str = "rules") -> list[Result]:
     except LoadError as error:
         return [ErrorEntry(doc=doc, stage="load", message=str(error))]
     return extract_document(document, backend).results
+
+
+def clear_caches() -> None:
+    """Forget memoised cell repairs and label matches (benchmarks measure cold runs)."""
+    from extract import match, repair, segment as segment_module
+
+    repair.clean_cell.cache_clear()
+    match.match_in.cache_clear()
+    segment_module._is_header_label.cache_clear()
+    _KNOWN_CACHE.clear()

@@ -17,6 +17,7 @@ _CJK_PUNCT = "，。、；：？！（）【】《》“”‘’"
 _WATERMARK_CORE = re.compile(r"[仅及又以风发过人]?[供烘拱][内为伪]部[\S]{0,2}")
 _WATERMARK_GLYPHS = set("軍單庫權隊於籍铺林群模核样材實質榜校障库审")
 _WATERMARK_TARGET = "仅供内部审核"
+_WATERMARK_HINTS = frozenset("供烘拱内部为伪")
 
 _TAG = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)[^<>]*>")
 _BLOCK_TAGS = {"p", "br", "tr", "li", "div", "table", "ul", "ol", "th", "td"}
@@ -36,6 +37,8 @@ _FOREIGN_SCRIPT = re.compile(r"[\u0590-\u06ff\u0750-\u08ff\ufb50-\ufdff\ufe70-\u
 
 def is_watermark(text: str) -> bool:
     """True for a cell or line that holds nothing but watermark residue."""
+    if len(text) > 24 or not any(char in _WATERMARK_HINTS for char in text):
+        return False
     compact = re.sub(r"\s+", "", text)
     if not compact or len(compact) > 8:
         return False
@@ -124,6 +127,7 @@ def repair_spacing(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=200_000)
 def clean_cell(text: str) -> str:
     """All cell-level repairs, in order: markup, watermark, script junk, glyphs, spacing."""
     text = unicodedata.normalize("NFC", text).strip()

@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
 
 from extract.load import Document
 from extract.match import normalise
@@ -89,16 +91,17 @@ def _clean_line(text: str) -> list[str]:
     return [cell for cell in (clean_cell(part) for part in text.split("\t")) if cell]
 
 
+@lru_cache(maxsize=100_000)
 def _is_header_label(cell: str) -> bool:
     key = normalise(cell)
     if not key or len(key) > 16:
         return False
-    for label in _HEADER_LABELS:
-        if key == label or (key.startswith(label) and len(label) >= 4):
-            return True
-        if len(key) >= 3 and abs(len(key) - len(label)) <= 2 and fuzz.ratio(key, label) >= 80:
-            return True
-    return False
+    if any(key.startswith(label) for label in _HEADER_LABELS if len(label) >= 4) or key in _HEADER_LABELS:
+        return True
+    if len(key) < 3:
+        return False
+    found = process.extractOne(key, _HEADER_LABELS, scorer=fuzz.ratio, score_cutoff=80)
+    return found is not None and abs(len(key) - len(found[0])) <= 2
 
 
 def _line_labels(cells: list[str]) -> tuple[int, bool]:
