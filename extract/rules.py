@@ -54,7 +54,45 @@ def extract_rules(grid: Grid) -> Record:
         draft.doubt("source", "the table span holds no readable rows", kind="empty-table", severity="error")
         return draft.finish()
     reader(grid, draft)
+    _flag_missing(draft)
     return draft.finish()
+
+
+_EXPECTED: dict[str, tuple[str, ...]] = {
+    "city-project": ("project_name", "department", "implementing_unit", "project_lead", "phone", "period",
+                     "eval_year", "fill_date", "funds.planned.total", "funds.received.total", "funds.executed.total",
+                     "execution_rate", "execution_score", "total_score", "grade", "goals.output", "goals.effect",
+                     "narrative.conclusion", "narrative.experience", "narrative.problems"),
+    "province-project": ("project_name", "department", "department_code", "implementing_unit",
+                         "implementing_unit_code", "eval_year", "funds.planned.total", "funds.executed.total",
+                         "funds.declared", "funds.initial", "funds.balance", "execution_rate", "execution_score",
+                         "total_score", "grade", "goals.annual", "goals.achieved", "narrative.conclusion",
+                         "narrative.experience", "narrative.problems", "narrative.next_steps"),
+    "transfer-payment": ("project_name", "department", "implementing_unit", "eval_year", "funds.planned.total",
+                         "funds.executed.total", "execution_rate", "goals.annual", "goals.achieved"),
+    "other": ("project_name", "department", "eval_year"),
+}
+_CITY_LEVEL1 = ("产出指标", "效益指标", "满意度指标")
+
+
+def _flag_missing(draft: Draft) -> None:
+    """A field the form prints but the extractor did not find is flagged, never left silently null."""
+    record = draft.record
+    for path in _EXPECTED.get(record.template, ()):
+        if not draft.has(path):
+            draft.doubt(path, f"{path} not found in the table", kind="missing-value")
+    if not record.indicators:
+        draft.doubt("indicators", "no indicator rows were read", kind="missing-value")
+    if record.template == "city-project":
+        present = {score.level1 for score in record.category_scores}
+        for level1 in _CITY_LEVEL1:
+            if level1 not in present:
+                draft.doubt("category_scores", f"no subtotal found for {level1}", kind="missing-value",
+                            level1=level1)
+        for position, score in enumerate(record.category_scores):
+            if score.weight is None:
+                draft.doubt(f"category_scores[{position}].weight", f"no weight printed for {score.level1}",
+                            kind="missing-value")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -415,8 +453,9 @@ def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
             _read_fund_row(row, hits, draft)
             seen_funds = True
             continue
-        if "execution" in keys:
-            _read_execution(row, hits[keys.index("execution")], draft)
+        if "execution" in keys or (seen_funds and not seen_execution and _states_execution(row)):
+            hit = hits[keys.index("execution")] if "execution" in keys else _first_cell_hit(row)
+            _read_execution(row, hit, draft)
             seen_execution = True
             continue
         if seen_funds and not seen_execution and not any(key in _CITY_SIMPLE for key in keys):
@@ -639,6 +678,18 @@ def _goal_text(row: Row, start: int) -> tuple[str, Cell | None]:
     return "".join(cell.text for cell in body), body[0]
 
 
+def _states_execution(row: Row) -> bool:
+    """A row that reports the budget execution (执行率 with a percentage or a score), whatever its label."""
+    text = row.joined()
+    return "执行率" in text and bool(re.search(r"\d\s*%|得\s*分", text)) and len(row.nonempty()) <= 4
+
+
+def _first_cell_hit(row: Row) -> LabelHit:
+    first = row.nonempty()[0]
+    index = row.cells.index(first)
+    return LabelHit("execution", Match("execution", 0.0, ""), index, first)
+
+
 def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
     _, weight = strip_weight(hit.cell.text)
     text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
@@ -750,6 +801,9 @@ def _city_entry(row: Row) -> Entry:
                 entry.score_cells = [(lone[0], _score_like(lone[0].text))]
         return entry
     after = values[values.index(name_cell) + 1:]
+    name_cell, fused_target = _split_fused_target(name_cell, after)
+    if fused_target is not None:
+        after = [fused_target, *after]
     target = after[0] if len(after) > 0 else None
     actual = after[1] if len(after) > 1 else None
     note_cells, score_cells, dropped = _split_tail(after[2:])
@@ -765,6 +819,23 @@ def _city_entry(row: Row) -> Entry:
     if note_cells:
         entry.cited["note"] = note_cells[0]
     return entry
+
+
+_STATUS_WORDS = ("已完成", "完成", "未完成", "达到", "已达到", "达成")
+_VALUE_START = re.compile(r"^[≥≤<>=＞＜≈]?\s*\d")
+
+
+def _split_fused_target(name_cell: Cell, after: list[Cell]) -> tuple[Cell, Cell | None]:
+    """"入住老人满意度 ≥90%": the OCR fused name and 年度指标值 into one cell, pushing the row left."""
+    parts = name_cell.text.rsplit(" ", 1)
+    if len(parts) != 2 or not parts[0].strip() or len(parts[1]) > 8:
+        return name_cell, None
+    following = [cell.text for cell in after if cell.text]
+    shifted = len(following) == 2 and following[1] in _STATUS_WORDS
+    if _VALUE_START.match(parts[1]) or shifted:
+        return (Cell(parts[0].strip(), name_cell.line, name_cell.col),
+                Cell(parts[1].strip(), name_cell.line, name_cell.col))
+    return name_cell, None
 
 
 def _split_tail(cells: list[Cell]) -> tuple[list[Cell], list[tuple[Cell, float]], list[Cell]]:
