@@ -170,6 +170,37 @@ def value_after(row: Row, hit: LabelHit, *, stop_keys: set[str] | None = None, t
     return None
 
 
+_HAN_VALUED = {"project_name", "project_lead", "department", "implementing_unit"}
+_DIGIT_VALUED = {"period", "phone", "fill_date"}
+
+
+def joined_value_after(row: Row, hit: LabelHit, template: str) -> Cell | None:
+    """A value the OCR split over adjacent cells ("评审 | 中心工作运行费", "2024. | 01. 012024. 12. 31"),
+    skipping border junk that cannot be this field's value (a lone "1" where a name belongs)."""
+    if hit.remainder:
+        return Cell(hit.remainder, hit.cell.line, hit.cell.col)
+    parts: list[Cell] = []
+    for cell in row.cells[hit.index + hit.span:]:
+        if not cell.text:
+            if parts:
+                break
+            continue
+        if match_label(cell.text, template, threshold=90) is not None or _is_form_word(cell.text):
+            break
+        if not parts and hit.key in _HAN_VALUED and not re.search(r"[\u4e00-\u9fff]", cell.text):
+            continue
+        if parts and hit.key in _DIGIT_VALUED and not re.fullmatch(r"[\d\s.,\-—/()（）年月日至\]\[]+", cell.text):
+            break
+        parts.append(cell)
+        if hit.key not in _DIGIT_VALUED and hit.key not in ("project_name", "implementing_unit"):
+            break
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return Cell("".join(part.text for part in parts), parts[0].line, parts[0].col)
+
+
 def value_below(next_row: Row, hit: LabelHit) -> Cell | None:
     """A value the OCR put on the line under its label, in the label's column or the next."""
     if find_labels(next_row, "other", threshold=92):
@@ -388,12 +419,21 @@ def _read_city(grid: Grid, draft: Draft) -> None:
     else:
         total_index = next((i for i in range(header_index + 1, len(grid.rows)) if _is_total_row(grid.rows[i])), None)
         body_end = total_index if total_index is not None else _first_narrative(grid.rows, header_index + 1, template)
-        _read_city_indicators(grid.rows[header_index + 1:body_end], draft)
+        body = grid.rows[header_index + 1:body_end]
+        tail_start = body_end
+        if total_index is not None:
+            narrative_start = _first_narrative(grid.rows, total_index + 1, template)
+            trailing = grid.rows[total_index + 1:narrative_start]
+            if sum(bool(_NUMBERING_ANYWHERE.search(row.joined())) for row in trailing) >= 2:
+                body = body + list(reversed(trailing))
+                tail_start = narrative_start
+                draft.doubt("indicators", "indicator rows printed after 总分 were read in reverse order "
+                            "(a page the OCR read bottom-up)", kind="reversed-rows")
+        _read_city_indicators(body, draft)
         if total_index is not None:
             _read_total(grid.rows[total_index], draft)
         else:
             draft.doubt("total_score", "no 总分 row was found", kind="missing-value")
-        tail_start = body_end
     _read_city_narrative(grid.rows[tail_start:], draft)
     if draft.record.grade is None and draft.record.narrative.conclusion:
         stated = grade_in(draft.record.narrative.conclusion)
@@ -470,7 +510,7 @@ def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
         for hit in hits:
             if hit.key not in _CITY_SIMPLE:
                 continue
-            cell = value_after(row, hit, template=template)
+            cell = joined_value_after(row, hit, template)
             if cell is None:
                 continue
             _put_simple(draft, hit.key, cell, row)
