@@ -291,7 +291,8 @@ def classify_indicator_row(row: Row) -> IndicatorRow:
         if not cell.text:
             continue
         found = category_tokens(cell.text)
-        if found:
+        complete = any(kind == "level1" for kind, *_ in tokens) and any(kind == "level2" for kind, *_ in tokens)
+        if found and not (complete and numbering_at is None):
             tokens.extend((kind, match, cell, weight) for kind, match, weight in found)
             continue
         if numbering_at is None and not _is_label_fragment(cell.text):
@@ -862,7 +863,7 @@ def _city_entry(row: Row) -> Entry:
 
 
 _STATUS_WORDS = ("已完成", "完成", "未完成", "达到", "已达到", "达成")
-_VALUE_START = re.compile(r"^[≥≤<>=＞＜≈]?\s*\d")
+_VALUE_START = re.compile(r"^(?:[≥≤<>=＞＜≈]\s*\d|\d+(?:\.\d+)?\s*%$)")
 
 
 def _split_fused_target(name_cell: Cell, after: list[Cell]) -> tuple[Cell, Cell | None]:
