@@ -138,7 +138,7 @@ def _pipeline(name: str) -> Callable[..., Any]:
 def _run_extraction(call: Callable[[], Sequence[Record | ErrorEntry]]) -> Sequence[Record | ErrorEntry]:
     try:
         return call()
-    except Exception as error:  # the pipeline is another module's code: report, do not trace back
+    except Exception as error:  # noqa: BLE001 - another module's failure: one line, never a traceback
         raise _UsageError(f"extraction failed: {error.__class__.__name__}: {error}") from None
 
 
@@ -209,7 +209,7 @@ def _clean(value: Any, limit: int = 60) -> Text:
 
 def _group_table(title: str, label: str, groups: Sequence[GroupScore], detection: bool = True) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column(label)
+    table.add_column(label, overflow="fold")
     if detection:
         for name in ("gold", "pred", "matched"):
             table.add_column(name, justify="right")
@@ -260,10 +260,10 @@ def render_terminal(report: EvalReport, console: Console) -> None:
 
     if report.noise is not None:
         noise = Table(title=f"noise robustness (seed {report.noise.seed}, backend {report.noise.backend})", title_justify="left")
-        for name in ("rate", "accuracy", "silent rate", "F1", "table recall", "scored", "damage applied"):
-            noise.add_column(name, justify="right" if name != "damage applied" else "left")
+        for name in ("rate", "accuracy", "silent rate", "F1", "table recall", "scored", "damaged sites"):
+            noise.add_column(name, justify="right")
         for point in report.noise.points:
-            damage = ", ".join(f"{kind} {count}" for kind, count in point.damages.items()) or "none"
+            damage = str(sum(point.damages.values()))
             noise.add_row(
                 f"{point.rate:g}",
                 _percent(point.accuracy),

@@ -31,7 +31,7 @@ from rapidfuzz import fuzz
 from extract.match import normalise
 from extract.verify import CENT, dec, implied_grade, quoted_total_scores, show
 from schemas.paths import iter_leaves
-from schemas.record import Flag, Record
+from schemas.record import Flag, Indicator, Record
 
 GRADES = ("优", "良", "中", "差")
 RULE_COUNT = "doc-count"
@@ -48,7 +48,7 @@ DOCUMENT_RULES: dict[str, tuple[str, str]] = {
     RULE_GRADES: ("各等级项目个数与说明一致", "the number of projects per grade equals the statement's"),
     RULE_TRUNCATED: ("文件不完整（part-x 或自评表少于所述个数），文档级核对仅部分进行",
                      "the file is cut short (part-x, or fewer tables than stated): document checks are partial"),
-    RULE_DUPLICATE: ("同一张表在两处打印（按项目名称和预算金额识别），其数字与内容应一致",
+    RULE_DUPLICATE: ("同一张表在两处打印（按项目名称和预算金额识别），其数字与内容应一致（提示，不判断哪一份有误）",
                      "the same table printed twice (same project name and planned funds) must agree"),
 }
 """Document-level rules: id → (Chinese, English) description. Not in ``verify.RULES``: re-verifying
@@ -210,8 +210,8 @@ def check_document(lines: Sequence[str], records: Sequence[Record], doc: str | N
 
 # ---------------------------------------------------------------------------------------------- duplicates
 
-NUMERIC_FIELDS = ("execution_rate", "execution_score", "execution_weight", "total_score", "grade", "eval_year")
-TEXT_FIELDS = ("department", "implementing_unit", "project_lead", "phone", "period", "fill_date")
+COMPARED_FIELDS = ("execution_rate", "execution_score", "execution_weight", "total_score", "grade", "eval_year",
+                   "department", "implementing_unit", "project_lead", "phone", "period", "fill_date")
 INDICATOR_FIELDS = ("level1", "level2", "target", "adjusted_target", "actual", "weight", "score")
 SAME_NAME = 95.0
 SAME_INDICATOR = 85.0
@@ -226,29 +226,28 @@ def _same_table(a: Record, b: Record) -> bool:
     return fuzz.ratio(normalise(a.project_name), normalise(b.project_name)) >= SAME_NAME
 
 
-def _compared(a: Record, b: Record) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
-    """(numeric differences, text differences) by path; a value one copy lost (null) is no difference."""
-    numbers: dict[str, tuple[Any, Any]] = {}
-    texts: dict[str, tuple[Any, Any]] = {}
+def _compared(a: Record, b: Record) -> dict[str, tuple[Any, Any]]:
+    """The printed values that differ, by path; a value one copy lost (null) is no difference."""
+    differences: dict[str, tuple[Any, Any]] = {}
     funds_a = dict(iter_leaves(a.funds.model_dump(mode="json"), "funds"))
     funds_b = dict(iter_leaves(b.funds.model_dump(mode="json"), "funds"))
     for path in funds_a.keys() & funds_b.keys():
         if funds_a[path] is not None and funds_b[path] is not None and funds_a[path] != funds_b[path]:
-            numbers[path] = (funds_a[path], funds_b[path])
-    for key in NUMERIC_FIELDS + TEXT_FIELDS:
+            differences[path] = (funds_a[path], funds_b[path])
+    for key in COMPARED_FIELDS:
         value_a, value_b = getattr(a, key), getattr(b, key)
         if value_a is None or value_b is None or value_a == value_b:
             continue
-        if key in TEXT_FIELDS and normalise(str(value_a)) == normalise(str(value_b)):
+        if isinstance(value_a, str) and normalise(value_a) == normalise(str(value_b)):
             continue
-        (numbers if key in NUMERIC_FIELDS else texts)[key] = (_plain(value_a), _plain(value_b))
+        differences[key] = (_plain(value_a), _plain(value_b))
     scores_b = {category.level1: category for category in b.category_scores}
     for index, category in enumerate(a.category_scores):
         other = scores_b.get(category.level1)
         for key in ("weight", "score"):
             mine, theirs = getattr(category, key), getattr(other, key) if other else None
             if mine is not None and theirs is not None and mine != theirs:
-                numbers[f"category_scores[{index}].{key}"] = (mine, theirs)
+                differences[f"category_scores[{index}].{key}"] = (mine, theirs)
     for index, indicator in enumerate(a.indicators):
         match = _matching_indicator(indicator.name, b)
         if match is None:
@@ -257,15 +256,15 @@ def _compared(a: Record, b: Record) -> tuple[dict[str, tuple[Any, Any]], dict[st
             mine, theirs = getattr(indicator, key), getattr(match, key)
             if mine is None or theirs is None or normalise(str(mine)) == normalise(str(theirs)):
                 continue
-            (numbers if key in ("weight", "score") else texts)[f"indicators[{index}].{key}"] = (mine, theirs)
-    return numbers, texts
+            differences[f"indicators[{index}].{key}"] = (mine, theirs)
+    return differences
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _matching_indicator(name: str | None, record: Record):  # type: ignore[no-untyped-def]
+def _matching_indicator(name: str | None, record: Record) -> Indicator | None:
     if not name:
         return None
     scored = [(fuzz.ratio(normalise(name), normalise(other.name)), other)
@@ -285,8 +284,9 @@ def check_duplicates(records: Sequence[Record]) -> list[list[Flag]]:
 
     Two records are one table printed twice when their project names agree (rapidfuzz
     ratio ≥ 95 after normalisation) and their planned funds agree (±0.01), whichever
-    documents they come from. Numbers that differ are errors; wording, names, dates and
-    indicator texts that differ are warnings (two OCRs of one page paraphrase).
+    documents they come from. One warning per record lists every field that differs: the
+    flag cannot tell which copy the OCR misread (000-T1 prints 80.38, its copy 001-T19
+    80.36), and a copy whose own numbers break a rule already carries that rule's error.
     """
     flags: list[list[Flag]] = [[] for _ in records]
     for i, first in enumerate(records):
@@ -295,18 +295,15 @@ def check_duplicates(records: Sequence[Record]) -> list[list[Flag]]:
             if not _same_table(first, second):
                 continue
             for own, mine, other, index in ((i, first, second, j), (j, second, first, i)):
-                numbers, texts = _compared(mine, other)
-                for severity, differences in (("warning", numbers), ("warning", texts)):
-                    if not differences:
-                        continue
-                    listed = "; ".join(f"{path} {show_value(a)} vs {show_value(b)}"
-                                       for path, (a, b) in differences.items())
-                    flags[own].append(Flag(
-                        rule=RULE_DUPLICATE, severity=severity,  # type: ignore[arg-type]
-                        fields=list(differences),
-                        message=f"the same table is printed at {_where(other)} (record {index}); {listed}",
-                        values={"other": _where(other), **{path: {"this": a, "other": b}
-                                                            for path, (a, b) in differences.items()}}))
+                differences = _compared(mine, other)
+                if not differences:
+                    continue
+                listed = "; ".join(f"{path} {show_value(a)} vs {show_value(b)}" for path, (a, b) in differences.items())
+                flags[own].append(Flag(
+                    rule=RULE_DUPLICATE, severity="warning", fields=list(differences),
+                    message=f"the same table is printed at {_where(other)} (record {index}); {listed}",
+                    values={"other": _where(other),
+                            **{path: {"this": a, "other": b} for path, (a, b) in differences.items()}}))
     return flags
 
 
@@ -320,7 +317,7 @@ def apply_duplicate_flags(records: Sequence[Record]) -> list[Record]:
     """Copies of the records with fresh ``duplicate-disagrees`` flags (earlier ones replaced)."""
     found = check_duplicates(records)
     updated = []
-    for record, extra in zip(records, found):
+    for record, extra in zip(records, found, strict=True):
         copy = record.model_copy(deep=True)
         copy.flags = [flag for flag in copy.flags if flag.rule != RULE_DUPLICATE] + extra
         updated.append(copy)

@@ -270,8 +270,14 @@ def gold_files(location: Path) -> list[Path]:
 
 
 def load_gold(locations: Path | Sequence[Path]) -> list[GoldRecord]:
-    """Read gold records; a bad line or an unreadable ``uncertain`` path is an error naming file and line."""
+    """Read gold records; a bad line or an unreadable ``uncertain`` path is an error naming file and line.
+
+    Two gold records for the same lines of a document (line-span IoU at the table-matching
+    threshold) are refused too: the second copy, e.g. in another part file, would otherwise
+    turn into a "missing table" that no extractor could ever find.
+    """
     records: list[GoldRecord] = []
+    origins: list[str] = []
     for location in [locations] if isinstance(locations, Path) else locations:
         for path in gold_files(location):
             for number, data in _json_lines(path):
@@ -284,7 +290,14 @@ def load_gold(locations: Path | Sequence[Path]) -> list[GoldRecord]:
                         parse_path(uncertain)
                     except PathError as error:
                         raise EvalInputError(f"{path}:{number}: uncertain: {error}") from None
+                for earlier, origin in zip(records, origins, strict=True):
+                    if earlier.source.doc == record.source.doc and _span_iou(earlier, record) >= TABLE_MIN_IOU:
+                        raise EvalInputError(
+                            f"{path}:{number}: same table as {origin} "
+                            f"({record.source.doc} lines {record.source.start_line}–{record.source.end_line})"
+                        )
                 records.append(record)
+                origins.append(f"{path}:{number}")
     return records
 
 
@@ -304,7 +317,10 @@ def load_predictions(path: Path) -> tuple[list[Record], list[ErrorEntry]]:
             item = parse_prediction_line(data)
         except ValidationError as error:
             raise EvalInputError(f"{path}:{number}: not a record: {_describe_validation(error)}") from None
-        (errors if isinstance(item, ErrorEntry) else records).append(item)
+        if isinstance(item, ErrorEntry):
+            errors.append(item)
+        else:
+            records.append(item)
     return records, errors
 
 
@@ -777,7 +793,7 @@ def _listed_errors(wrong: Sequence[FieldOutcome]) -> list[FieldError]:
     Nine "indicators[4].… missing" rows say less than one "indicators[4] (missing-item): 培训成本".
     """
     listed: list[FieldError] = []
-    items: dict[tuple[str, int, str, str], list[FieldOutcome]] = {}
+    items: dict[tuple[str, int, OutcomeKind, str], list[FieldOutcome]] = {}
     for outcome in wrong:
         if outcome.kind == "compared":
             listed.append(
@@ -851,9 +867,9 @@ def score(
     for record in gold:
         _group(by_doc, record.source.doc).detection.gold_tables += 1
         _group(by_template, record.template).detection.gold_tables += 1
-    for record in kept_pred:
-        _group(by_doc, record.source.doc).detection.pred_tables += 1
-        _group(by_template, record.template).detection.pred_tables += 1
+    for predicted in kept_pred:
+        _group(by_doc, predicted.source.doc).detection.pred_tables += 1
+        _group(by_template, predicted.template).detection.pred_tables += 1
 
     alignment = AlignmentSummary()
     texts: dict[str, TextScore] = {}

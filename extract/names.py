@@ -114,8 +114,8 @@ class KnownNames:
                 for spelling, count in known.spellings.items():
                     for _ in range(count):
                         combined.add(spelling, code=known.code, stated=known.stated)
-                combined.by_key[known.key].lines.extend(l for l in known.lines
-                                                        if l not in combined.by_key[known.key].lines)
+                lines = combined.by_key[known.key].lines
+                lines.extend(number for number in known.lines if number not in lines)
         return combined
 
     def names(self) -> list[str]:

@@ -29,9 +29,12 @@ Keeping the gold valid. No damage here destroys a value, so gold values never ch
 no path has to become ``uncertain``; only ``source`` line numbers move. What makes that hold:
 every damage keeps the order of the non-empty cells; cells are dropped only where their
 position carries no meaning (trailing cells; leading cells of rows whose first cell is a
-指标 label; interior padding right after a label, never in indicator rows, where an empty
-cell is a null target or actual); the cell-structure damages (shift, drop) are not applied
-to the goal-declaration form (``other``), whose two halves are told apart by position.
+指标 label; interior padding after a label cell such as 主管部门, never in or between indicator
+rows, where an empty cell is a null target or actual, and never after a number, so the
+province funds row keeps its slots); the cell-structure damages (shift, drop) are not
+applied to the goal-declaration form (``other``), whose two halves are told apart by
+position. One reading then leans on the spec rather than on position: a 总分 row that
+prints a single number prints the score.
 
 Determinism: every decision is a hash of (seed, document, damage kind, site), so the same
 seed gives the same text, and the sites damaged at a lower rate are a subset of those
@@ -125,6 +128,8 @@ class NoisyDocument(BaseModel):
     text: str
     gold: list[GoldRecord]
     damages: list[Damage] = Field(default_factory=list)
+    line_map: list[int] = Field(default_factory=list)
+    """``line_map[n - 1]`` is the damaged text's line number of the input's line ``n``."""
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(damage.kind for damage in self.damages))
@@ -157,9 +162,25 @@ class _Damager:
         self.kinds = frozenset(kinds)
         self.damages: list[Damage] = []
         self.table_of_line: dict[int, GoldRecord] = {}
+        self.indicator_band: set[int] = set()
         for record in gold:
             for number in range(record.source.start_line, record.source.end_line + 1):
                 self.table_of_line.setdefault(number, record)
+            self.indicator_band |= self._indicator_band(record)
+
+    def _indicator_band(self, record: GoldRecord) -> set[int]:
+        """The lines from the first to the last that names an indicator or a 指标 label.
+
+        Inside this band an empty cell may be a null target or actual, so its column counts;
+        the band also covers rows whose name the OCR garbled beyond recognition.
+        """
+        names = [normalise_text(item.name) for item in record.indicators if item.name]
+        hits = [
+            number
+            for number in range(record.source.start_line, record.source.end_line + 1)
+            if "指标" in (line := normalise_text(self.lines[number - 1])) or any(name in line for name in names)
+        ]
+        return set(range(min(hits), max(hits) + 1)) if hits else set()
 
     def _on(self, kind: str) -> bool:
         return kind in self.kinds and self.rate > 0
@@ -267,16 +288,18 @@ class _Damager:
         if not filled:
             return cells
         first, last = filled[0], filled[-1]
-        compact = re.sub(r"\s+", "", "".join(cells))
+        line = normalise_text("".join(cells))
         names = [normalise_text(item.name) for item in record.indicators if item.name]
-        indicator_row = "指标" in compact or any(name and name in compact for name in names)
+        indicator_row = number in self.indicator_band or "指标" in line or any(name in line for name in names)
         droppable: list[int] = [index for index in range(last + 1, len(cells))]
         if "指标" in cells[first]:
             droppable.extend(range(first))
         if not indicator_row:
+            left = cells[first].strip()
             for index in range(first + 1, last):
-                left = cells[index - 1].strip()
-                if cells[index] == "" and left and _HAN.search(left) and not _DIGIT.search(left):
+                if cells[index].strip():
+                    left = cells[index].strip()
+                elif _HAN.search(left) and not _DIGIT.search(left):
                     droppable.append(index)
         dropped = {index for index in droppable if self.dice.hit(self.rate, "dropped-empty-cell", number, index)}
         if not dropped:
@@ -355,7 +378,13 @@ def damage_document(
         )
         adjusted.append(copy)
     return NoisyDocument(
-        doc=name, rate=rate, seed=seed, text="\n".join(damager.lines), gold=adjusted, damages=damager.damages
+        doc=name,
+        rate=rate,
+        seed=seed,
+        text="\n".join(damager.lines),
+        gold=adjusted,
+        damages=damager.damages,
+        line_map=[remap[number] for number in range(1, len(remap) + 1)],
     )
 
 
@@ -393,7 +422,10 @@ def measure_noise_curve(
             damages.update(noisy.counts())
             all_gold.extend(noisy.gold)
             for item in extract(noisy.text, name):
-                (all_errors if isinstance(item, ErrorEntry) else all_pred).append(item)
+                if isinstance(item, ErrorEntry):
+                    all_errors.append(item)
+                else:
+                    all_pred.append(item)
         report = score(all_gold, all_pred, extractor_errors=all_errors, top_errors=top_errors)
         reports[rate] = report
         curve.points.append(

@@ -156,8 +156,10 @@ def noise_chart_svg(curve: NoiseCurve, width: int = 560, height: int = 260) -> s
         return top + (1.0 - max(0.0, min(1.0, value))) * plot_height
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="accuracy and silent error rate against noise rate" style="font: 11px sans-serif">'
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+            'aria-label="accuracy and silent error rate against noise rate" style="font: 11px sans-serif">'
+        )
     ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         parts.append(

@@ -21,7 +21,9 @@ with it. The verifier looks it up, per field path, in this order:
 
 A printed number ``v`` with ``d`` decimals agrees with a computed ``c`` when
 ``|v − c| ≤ 0.5 × 10^-d`` (half-up rounding, either way at an exact tie). Money
-sums carry the 尾数误差 the documents warn of: ±0.01 per summand. All
+sums carry the 尾数误差 the documents warn of: ±0.01 per summand, whatever the printed
+precision (amounts are typed, not rounded: a total printed 89 over a line of
+88.45 disagrees). All
 arithmetic is Decimal, so 96.75 × 0.1 is 9.675, not 9.674999….
 """
 
@@ -163,11 +165,16 @@ class Rule:
     check: Check
 
     def run(self, subject: Subject) -> list[Flag]:
+        """The rule's flags; a value the rule cannot handle (NaN, year 0) becomes a warning, not a crash."""
         if subject.record.template not in self.templates:
             return []
-        return [Flag(rule=self.id, severity=finding.severity or self.severity, fields=finding.fields,
-                     message=finding.message, values=finding.values)
-                for finding in self.check(subject)]
+        try:
+            return [Flag(rule=self.id, severity=finding.severity or self.severity, fields=finding.fields,
+                         message=finding.message, values=finding.values)
+                    for finding in self.check(subject)]
+        except (ArithmeticError, ValueError, TypeError) as error:
+            return [Flag(rule=self.id, severity="warning", fields=list(self.reads),
+                         message=f"could not be checked: {type(error).__name__}: {error}".strip(": "))]
 
 
 RULES: dict[str, Rule] = {}
@@ -226,12 +233,11 @@ def _rate_for_score(subject: Subject) -> tuple[Decimal, str] | None:
     record = subject.record
     if record.execution_rate is not None:
         return dec(record.execution_rate), "execution_rate"
-    rate = computed_rate(record)
-    if rate is None:
-        return None
     basis = _rate_basis(record)
-    assert basis is not None
-    return rate, f"funds.executed.total / funds.{basis[0]}.total"
+    if basis is None:
+        return None
+    line, executed, denominator = basis
+    return dec(executed) / dec(denominator) * 100, f"funds.executed.total / funds.{line}.total"
 
 
 def _execution_weight(record: Record) -> Decimal:
@@ -407,7 +413,7 @@ def _funds_lines_sum(subject: Subject) -> Iterator[Finding]:
             continue
         total = dec(fund.total)
         summed = sum((dec(value) for value in parts.values()), Decimal(0))
-        tolerance = max(CENT * len(parts), half_unit(subject.decimals(_fund_path(line, "total"), fund.total)))
+        tolerance = CENT * len(parts)
         if abs(summed - total) <= tolerance:
             continue
         fields = [_fund_path(line, "total")] + [_fund_path(line, key) for key in parts]
@@ -510,7 +516,7 @@ def _funds_order(subject: Subject) -> Iterator[Finding]:
     record = subject.record
     chain = [(line, _fund_total(record, line)) for line in ("executed", "received", "planned")]
     present = [(line, value) for line, value in chain if value is not None]
-    for (low_line, low), (high_line, high) in zip(present, present[1:]):
+    for (low_line, low), (high_line, high) in zip(present, present[1:], strict=False):
         if dec(low) > dec(high):
             yield Finding([f"funds.{low_line}.total", f"funds.{high_line}.total"],
                           f"{low_line} {show(dec(low))} exceeds {high_line} {show(dec(high))}",
@@ -528,7 +534,7 @@ def _balance(subject: Subject) -> Iterator[Finding]:
     if planned is None or executed is None or balance is None:
         return
     expected = dec(planned) - dec(executed)
-    tolerance = max(CENT * 2, half_unit(subject.decimals("funds.balance", balance)))
+    tolerance = CENT * 2
     if abs(dec(balance) - expected) <= tolerance:
         return
     yield Finding(["funds.balance", "funds.planned.total", "funds.executed.total"],
@@ -541,13 +547,13 @@ def _balance(subject: Subject) -> Iterator[Finding]:
       "单个指标得分不超过其分值", "an indicator's score ≤ its weight")
 def _indicator_score_above_weight(subject: Subject) -> Iterator[Finding]:
     for index, indicator in enumerate(subject.record.indicators):
-        if indicator.score is not None and indicator.weight is not None and dec(indicator.score) > dec(indicator.weight):
+        score, weight = indicator.score, indicator.weight
+        if score is not None and weight is not None and dec(score) > dec(weight):
             yield Finding([f"indicators[{index}].score", f"indicators[{index}].weight"],
-                          f"{indicator.name or 'indicator'}: score {show(dec(indicator.score))} above its weight "
-                          f"{show(dec(indicator.weight))}",
-                          {f"indicators[{index}].score": plain(indicator.score),
-                           f"indicators[{index}].weight": plain(indicator.weight),
-                           "expected": f"score ≤ {show(dec(indicator.weight))}"})
+                          f"{indicator.name or 'indicator'}: score {show(dec(score))} above its weight "
+                          f"{show(dec(weight))}",
+                          {f"indicators[{index}].score": plain(score), f"indicators[{index}].weight": plain(weight),
+                           "expected": f"score ≤ {show(dec(weight))}"})
 
 
 @rule("category-score-above-weight", "error", ("category_scores[].score", "category_scores[].weight"),
@@ -765,9 +771,9 @@ def _narrative_rate(subject: Subject) -> Iterator[Finding]:
         if expected is None:
             continue
         if quote.bound == "以上":
-            holds = expected >= quote.value - half_unit(quote.decimals)
+            holds = expected >= quote.value - half_unit(2)
         elif quote.bound == "以下":
-            holds = expected <= quote.value + half_unit(quote.decimals)
+            holds = expected <= quote.value + half_unit(2)
         else:
             holds = agrees(quote.value, expected, quote.decimals)
         if holds:
@@ -825,10 +831,10 @@ def _narrative_amount(subject: Subject) -> Iterator[Finding]:
         return
     unmatched: list[Quote] = []
     for quote in quoted_amounts(subject.record.narrative.conclusion):
-        if not any(agrees(quote.value, dec(value), quote.decimals) or
-                   agrees(value, quote.value, subject.decimals(path, value)) for path, value in amounts):
-            if quote.text not in {seen.text for seen in unmatched}:
-                unmatched.append(quote)
+        matched = any(agrees(quote.value, dec(value), quote.decimals) or
+                      agrees(value, quote.value, subject.decimals(path, value)) for path, value in amounts)
+        if not matched and quote.text not in {seen.text for seen in unmatched}:
+            unmatched.append(quote)
     if not unmatched:
         return
     totals = sorted({path.rsplit(".", 1)[0] + ".total" for path, _ in amounts if path.count(".") == 2})
@@ -849,7 +855,7 @@ def _indicator_shortfall(subject: Subject) -> Iterator[Finding]:
     for index, indicator in enumerate(record.indicators):
         target_path = "adjusted_target" if indicator.adjusted_target else "target"
         if not _misses_target(getattr(indicator, target_path), indicator.actual, indicator.note,
-                              is_cost=bool(indicator.level2 and "成本" in indicator.level2)):
+                              is_cost="成本" in f"{indicator.level1}{indicator.level2}"):
             continue
         if indicator.score is not None and indicator.weight is not None:
             full = dec(indicator.score) >= dec(indicator.weight)
@@ -864,8 +870,9 @@ def _indicator_shortfall(subject: Subject) -> Iterator[Finding]:
         if not full:
             continue
         yield Finding([f"indicators[{index}].actual", f"indicators[{index}].{target_path}", marks_path],
-                      f"{indicator.name or 'indicator'}: target {getattr(indicator, target_path)}, actual "
-                      f"{indicator.actual}, yet full marks",
+                      f"{indicator.name or 'indicator'}: target {getattr(indicator, target_path) or '—'}, actual "
+                      f"{indicator.actual or '—'}" + (f", note {indicator.note}" if indicator.note else "")
+                      + ", yet full marks",
                       {"target": getattr(indicator, target_path), "actual": indicator.actual,
                        "expected": "a score below full marks, or an explanation"})
 
