@@ -47,8 +47,11 @@ def extract(
     output: Annotated[str, typer.Option("-o", "--output", help="Where to write the records (JSON Lines); - for stdout.")] = "-",
     backend: Annotated[str, typer.Option(help="rules (offline, the default), llm or hybrid.")] = "rules",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
+    known_names_file: Annotated[Path | None, typer.Option(
+        "--known-names", help="Known unit/department names: one a line, or CSV name,code.")] = None,
 ) -> None:
     """Find every self-evaluation table in the documents and write one record per table."""
+    known_names = _load_known_names(known_names_file)
     files = expand_paths(paths)
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
@@ -67,11 +70,16 @@ def extract(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=not show_progress, transient=True) as progress:
             task = progress.add_task("extracting", total=len(files))
-            for outcome in iter_paths(files, backend):
+            for outcome in iter_paths(files, backend, known_names=known_names):
                 counts["documents"] += 1
                 for warning in outcome.warnings:
                     if not quiet:
                         err.print(f"[yellow]warning:[/] {warning}")
+                for flag in outcome.document_flags:
+                    counts["document flags"] += 1
+                    if not quiet:
+                        where = "" if flag.message.startswith(outcome.doc) else f"{outcome.doc}: "
+                        err.print(f"[yellow]{flag.severity}:[/] {where}{flag.message}", highlight=False)
                 for result in outcome.results:
                     stream.write(result.model_dump_json(exclude_none=False) + "\n")
                     _count(result, counts, quiet)
@@ -83,6 +91,18 @@ def extract(
         _summary(counts, output)
     if counts["records"] == 0 and counts["errors"]:
         raise typer.Exit(1)
+
+
+def _load_known_names(path: Path | None):
+    if path is None:
+        return None
+    from extract.names import KnownNamesError, load_known_names
+
+    try:
+        return load_known_names(path)
+    except (KnownNamesError, OSError) as error:
+        err.print(f"[red]error:[/] --known-names {path}: {error}")
+        raise typer.Exit(2) from None
 
 
 def _open_output(output: str):

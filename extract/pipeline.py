@@ -29,6 +29,8 @@ class DocumentResult:
     doc: str
     results: list[Result] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    document_flags: list = field(default_factory=list)
+    """Findings about the document as a whole (the 绩效自评 statement vs the tables found)."""
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -47,8 +49,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def extract_document(document: Document, backend: str = "rules", *, post: Callable[[Record], Record] | None = None,
-                     ) -> DocumentResult:
-    """All tables of one loaded document."""
+                     known_names=None) -> DocumentResult:
+    """All tables of one loaded document; ``known_names`` adds a user's list to the names the document states."""
     outcome = DocumentResult(document.name, warnings=list(document.warnings))
     try:
         spans = segment(document)
@@ -64,16 +66,39 @@ def extract_document(document: Document, backend: str = "rules", *, post: Callab
             records.append(result)
         outcome.results.append(result)
     if post is not None or records:
-        outcome.results = [_finish(result, document, records, post) for result in outcome.results]
+        outcome.results = [_finish(result, document, post, known_names) for result in outcome.results]
+    outcome.document_flags = _document_flags(document, outcome.results)
     return outcome
 
 
-def _finish(result: Result, document: Document, records: list[Record],
-            post: Callable[[Record], Record] | None) -> Result:
+def _document_flags(document: Document, results: list[Result]) -> list:
+    from extract.doccheck import document_report
+
+    try:
+        return document_report(document.lines, [r for r in results if isinstance(r, Record)], document.name).flags
+    except Exception as error:  # noqa: BLE001
+        log.debug("document check failed", exc_info=True)
+        return [_stage_flag("document-check", error)]
+
+
+def flag_duplicates(earlier: list[Record], current: list[Result]) -> list[Result]:
+    """Flag tables of ``current`` that repeat a table already seen (in this or an earlier document)
+    with different values; records already written are left as they are."""
+    from extract.doccheck import apply_duplicate_flags
+
+    fresh = [result for result in current if isinstance(result, Record)]
+    if not fresh:
+        return current
+    updated = iter(apply_duplicate_flags([*earlier, *fresh])[len(earlier):])
+    return [next(updated) if isinstance(result, Record) else result for result in current]
+
+
+def _finish(result: Result, document: Document, post: Callable[[Record], Record] | None,
+            known_names=None) -> Result:
     if not isinstance(result, Record):
         return result
     try:
-        record = _match_and_verify(result, document)
+        record = _match_and_verify(result, document, known_names)
         return post(record) if post is not None else record
     except Exception as error:  # noqa: BLE001
         log.debug("verification failed", exc_info=True)
@@ -94,19 +119,15 @@ def extract_span(document: Document, span: TableSpan, backend: str = "rules") ->
                           stage="extract", message=_one_line(error))
 
 
-def _match_and_verify(record: Record, document: Document) -> Record:
-    """Name matching and the numeric rules, where those stages are installed."""
-    try:
-        from extract import names
-    except ImportError:
-        names = None
-    if names is not None and hasattr(names, "canonicalise_names"):
-        known = _known_names(document)
-        record = names.canonicalise_names(record, known)
-    try:
-        from extract.verify import apply_verification
-    except ImportError:
-        return record
+def _match_and_verify(record: Record, document: Document, user_names=None) -> Record:
+    """Name matching against the document's own names (and the user's list), then the numeric rules."""
+    from extract import names
+    from extract.verify import apply_verification
+
+    known = _known_names(document)
+    if user_names is not None:
+        known = known.merged(user_names)
+    record = names.canonicalise_names(record, known)
     return apply_verification(record)
 
 
@@ -135,20 +156,25 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if not isinstance(error, (LoadError, ValueError)) else text
 
 
-def iter_paths(paths: list[Path], backend: str = "rules") -> Iterator[DocumentResult]:
+def iter_paths(paths: list[Path], backend: str = "rules", *, known_names=None) -> Iterator[DocumentResult]:
+    """Documents one by one (a batch streams); tables repeating an earlier table are cross-checked."""
+    seen: list[Record] = []
     for path in paths:
         try:
             document = load(path)
         except LoadError as error:
             yield DocumentResult(path.name, [ErrorEntry(doc=path.name, stage="load", message=str(error))])
             continue
-        yield extract_document(document, backend)
+        outcome = extract_document(document, backend, known_names=known_names)
+        outcome.results = flag_duplicates(seen, outcome.results)
+        seen.extend(result for result in outcome.results if isinstance(result, Record))
+        yield outcome
 
 
-def extract_paths(paths: list[Path], backend: str = "rules") -> list[Result]:
+def extract_paths(paths: list[Path], backend: str = "rules", *, known_names=None) -> list[Result]:
     """Every table of every file, as records or error entries."""
     results: list[Result] = []
-    for outcome in iter_paths(expand_paths(paths), backend):
+    for outcome in iter_paths(expand_paths(paths), backend, known_names=known_names):
         results.extend(outcome.results)
     return results
 
