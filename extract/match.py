@@ -39,6 +39,7 @@ class Match:
         return self.score < STRONG
 
 
+@lru_cache(maxsize=200_000)
 def normalise(text: str) -> str:
     """The comparable form of a label: NFKC, no spaces or punctuation."""
     return _NOISE.sub("", unicodedata.normalize("NFKC", text))

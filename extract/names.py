@@ -60,6 +60,7 @@ _CODE_PREFIX = re.compile(r"^\s*(\d{2,12})\s*[-－—–]\s*")
 _NAME_LABELS = ("单位名称", "部门名称", "主管部门及代码", "主管部门", "实施单位", "预算单位", "资金使用单位",
                 "地方主管部门", "工作单位", "单位(盖章)", "单位（盖章）", "单位")
 _LABEL_KEYS = tuple(sorted({normalise(label) for label in _NAME_LABELS}, key=len, reverse=True))
+_LABEL_HINTS = frozenset(label[:2] for label in _LABEL_KEYS) | frozenset(label[-2:] for label in _LABEL_KEYS)
 _VALUE_END = re.compile(r"\s{2,}|\d{4}\s*年|金额单位|单位[:：]")
 _SPACES = re.compile(r"\s+")
 _PARENTHETICAL = re.compile(r"[(（][^()（）]*[)）]$")
@@ -138,8 +139,13 @@ def _split_code(text: str) -> tuple[str | None, str]:
     return None, text
 
 
+_SUFFIX_CHARS = frozenset("局心院站馆所厅会室队处")
+
+
 def _as_org(text: str) -> tuple[str | None, str] | None:
     """(code, name) when the text, spaces removed, is one organisation's full name."""
+    if not _SUFFIX_CHARS.intersection(text):
+        return None
     code, rest = _split_code(text.strip().lstrip("#").strip())
     squeezed = _SPACES.sub("", unicodedata.normalize("NFC", rest)).strip("：:，,。;；")
     if _ORG.match(squeezed):
@@ -149,6 +155,8 @@ def _as_org(text: str) -> tuple[str | None, str] | None:
 
 def _label_values(line: str) -> Iterator[str]:
     """Values that follow a name label in the same cell or in the next non-empty cell."""
+    if not any(hint in line for hint in _LABEL_HINTS):
+        return
     cells = line.split("\t")
     for index, cell in enumerate(cells):
         key = normalise(cell)
@@ -298,8 +306,9 @@ def canonicalise_names(record: Record, known: KnownNames) -> Record:
     differs from the code the document gives the same name: ``name-code-mismatch``.
     Flags of these rules from an earlier run are replaced, so re-running is idempotent.
     """
-    result = record.model_copy(deep=True)
-    result.flags = [flag for flag in result.flags if flag.rule not in (RULE_WEAK, RULE_UNKNOWN, RULE_CODE)]
+    result = record.model_copy(update={
+        "flags": [flag for flag in record.flags if flag.rule not in (RULE_WEAK, RULE_UNKNOWN, RULE_CODE)],
+        "evidence": dict(record.evidence)})
     if not len(known):
         return result
     for path, code_path in NAME_FIELDS:

@@ -37,7 +37,7 @@ _FOREIGN_SCRIPT = re.compile(r"[\u0590-\u06ff\u0750-\u08ff\ufb50-\ufdff\ufe70-\u
 
 def is_watermark(text: str) -> bool:
     """True for a cell or line that holds nothing but watermark residue."""
-    if len(text) > 24 or not any(char in _WATERMARK_HINTS for char in text):
+    if len(text) > 24 or _WATERMARK_HINTS.isdisjoint(text):
         return False
     compact = re.sub(r"\s+", "", text)
     if not compact or len(compact) > 8:
@@ -113,6 +113,11 @@ def restore_glyphs(text: str) -> str:
         text = pattern.sub(replacement, text)
     if text.isascii():
         return text
+    try:
+        text.encode("gb2312")
+        return text
+    except UnicodeEncodeError:
+        pass
     return "".join(_simplified(char) if ord(char) > 0x2e80 else char for char in text)
 
 
@@ -130,9 +135,12 @@ def repair_spacing(text: str) -> str:
 @lru_cache(maxsize=200_000)
 def clean_cell(text: str) -> str:
     """All cell-level repairs, in order: markup, watermark, script junk, glyphs, spacing."""
-    text = unicodedata.normalize("NFC", text).strip()
+    text = text.strip()
     if not text:
         return ""
+    if text.isascii() and "<" not in text and "\\" not in text and "$" not in text:
+        return _SPLIT_DECIMAL.sub(".", text)
+    text = unicodedata.normalize("NFC", text)
     text = strip_markup(text)
     if is_watermark(text):
         return ""

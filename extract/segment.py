@@ -32,6 +32,8 @@ _HEADER_LABELS = (
     "项目预算金额", "项目属性", "项目资金预算安排及执行进度", "转移支付项目名称", "中央主管部门", "地方主管部门",
     "资金使用单位", "实际到位金额",
 )
+_LABEL_HINTS = tuple({label[i:i + 2] for label in _HEADER_LABELS for i in range(0, len(label) - 1, 2)})
+"""Two-character pieces of the header labels: a line holding none of them holds no label, even garbled."""
 _NAME_LABELS = ("项目名称", "转移支付项目名称", "转移支付名称")
 _ANCHOR_LABELS = ("项目名称", "主管部门", "预算单位", "实施单位", "项目预算金额", "项目资金预算安排及执行进度",
                   "转移支付项目名称", "地方主管部门", "资金使用单位", "项目属性")
@@ -86,9 +88,17 @@ def segment(document: Document) -> list[TableSpan]:
 
 
 def _clean_line(text: str) -> list[str]:
-    if not text.strip() or is_watermark(text.strip()):
+    """The line's non-empty cells; repaired only where a title or a label may hide (the rest of
+    a disclosure is long narrative that segmentation only needs to see as "content")."""
+    stripped = text.strip()
+    if not stripped:
         return []
-    return [cell for cell in (clean_cell(part) for part in text.split("\t")) if cell]
+    parts = text.split("\t")
+    if len(stripped) > 100 and len(parts) <= 2 and not any(hint in stripped for hint in _LABEL_HINTS):
+        return [part.strip() for part in parts if part.strip()]
+    if is_watermark(stripped):
+        return []
+    return [cell for cell in (clean_cell(part) for part in parts) if cell]
 
 
 @lru_cache(maxsize=100_000)
@@ -130,7 +140,8 @@ def _line_labels(cells: list[str]) -> tuple[int, bool]:
 def _header_blocks(cleaned: list[list[str]]) -> list[int]:
     """First line (1-based) of each header block: a run of label lines (gaps of at most
     ``RUN_GAP`` lines) holding at least three labels, one of them an anchor label."""
-    counts = {number: _line_labels(cells) for number, cells in enumerate(cleaned, 1) if cells}
+    counts = {number: _line_labels(cells) for number, cells in enumerate(cleaned, 1)
+              if cells and any(hint in cell for cell in cells for hint in _LABEL_HINTS)}
     label_lines = sorted(number for number, found in counts.items() if found[0])
     runs: list[list[int]] = []
     for number in label_lines:

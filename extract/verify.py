@@ -956,9 +956,7 @@ def apply_verification(record: Record, printed: Mapping[str, str] | None = None)
     gives the same record; extractor, name and document flags are kept as they are.
     """
     kept = [flag for flag in record.flags if flag.rule not in RULES]
-    verified = record.model_copy(deep=True)
-    verified.flags = kept + verify(record, printed)
-    return verified
+    return record.model_copy(update={"flags": kept + verify(record, printed)})
 
 
 def rules_table() -> list[dict[str, Any]]:
