@@ -1228,11 +1228,13 @@ def _prefer_yuan_crosscheck(cell: Cell, reading, grid: Grid):
         return reading
     from extract.values import Reading
 
-    decimal_value = float(cell.text.replace(",", ".").rstrip("分%万元"))
+    as_decimal = read_number(re.sub(r"\s+", "", cell.text).replace(",", "."))
+    if as_decimal is None:
+        return reading
+    decimal_value = as_decimal.value
     yuan_amounts = {int(float(n)) for n in re.findall(r"(\d+(?:\.\d+)?)\s*元", " ".join(grid.raw_lines.values()))}
     if round(decimal_value * 10000) in yuan_amounts and round(reading.value * 10000) not in yuan_amounts:
-        decimals = len(cell.text.split(",")[1])
-        return Reading(decimal_value, decimals, f"'{cell.text}' read as {decimal_value}万元: the table states "
+        return Reading(decimal_value, as_decimal.decimals, f"'{cell.text}' read as {decimal_value}万元: the table states "
                                                 f"{round(decimal_value * 10000)}元")
     return reading
 

@@ -24,8 +24,9 @@ from extract.repair import clean_cell, is_watermark
 
 TITLE_LOOKBACK = 14
 """How many lines above a header block a title may stand (单位/填报日期 lines sit between)."""
-RUN_GAP = 3
-"""Label lines at most this far apart belong to one header block (blank lines sit between)."""
+RUN_GAP = 2
+"""Label lines at most this many content lines apart belong to one header block (blank and
+watermark lines, which page breaks put inside a header, do not count)."""
 
 _HEADER_LABELS = (
     "项目名称", "项目负责人", "主管部门", "实施单位", "联系电话", "项目起止时间", "主管部门及代码", "预算单位",
@@ -143,9 +144,15 @@ def _header_blocks(cleaned: list[list[str]]) -> list[int]:
     counts = {number: _line_labels(cells) for number, cells in enumerate(cleaned, 1)
               if cells and any(hint in cell for cell in cells for hint in _LABEL_HINTS)}
     label_lines = sorted(number for number, found in counts.items() if found[0])
+    content_index = {}
+    position = 0
+    for number, cells in enumerate(cleaned, 1):
+        if cells:
+            position += 1
+        content_index[number] = position
     runs: list[list[int]] = []
     for number in label_lines:
-        if runs and number - runs[-1][-1] <= RUN_GAP:
+        if runs and content_index[number] - content_index[runs[-1][-1]] <= RUN_GAP:
             runs[-1].append(number)
         else:
             runs.append([number])
