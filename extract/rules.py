@@ -259,6 +259,8 @@ class IndicatorRow:
     level2_cell: Cell | None = None
     numbered: bool = False
     values: list[Cell] = field(default_factory=list)
+    loose_weight: float | None = None
+    loose_weight_cell: Cell | None = None
 
 
 def classify_indicator_row(row: Row) -> IndicatorRow:
@@ -295,12 +297,18 @@ def classify_indicator_row(row: Row) -> IndicatorRow:
         if found and not (complete and numbering_at is None):
             tokens.extend((kind, match, cell, weight) for kind, match, weight in found)
             continue
+        label, weight = strip_weight(cell.text)
+        if weight is not None and normalise(label) in _LEVEL_FRAGMENTS | {""} and parsed.loose_weight is None:
+            parsed.loose_weight, parsed.loose_weight_cell = weight, cell
+            continue
         if numbering_at is None and not _is_label_fragment(cell.text):
             value_start = index
             break
     if numbering_at is None:
         parsed.values = cells[value_start:] if value_start is not None else []
     _assign_levels(parsed, tokens)
+    if parsed.level1 is not None and parsed.level1_weight is None and parsed.loose_weight is not None:
+        parsed.level1_weight, parsed.loose_weight = parsed.loose_weight, None
     return parsed
 
 
@@ -1004,6 +1012,9 @@ def _city_blocks(entries: list[Entry]) -> tuple[list[Block], list[tuple[Cell, fl
             entry.indicator.level1 = level1
             if level1 is not None:
                 current = block_for(level1)
+        if parsed.loose_weight is not None and current is not None and current.weight is None:
+            current.weight = parsed.loose_weight
+            current.label_cell = current.label_cell or parsed.loose_weight_cell
         if entry.score_cells:
             target = current if current is not None else None
             if target is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -70,14 +70,16 @@ class LLMSettings(BaseSettings):
     max_tokens_total: int | None = Field(default=None, gt=0)
     """A budget for the whole run: no new table is sent once prompt + completion tokens reach it."""
 
+    config_values: ClassVar[dict[str, Any]] = {}
+    """The config file's ``[llm]`` table, set on a subclass by ``load_settings``."""
+
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
                                    env_settings: PydanticBaseSettingsSource,
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        file_values = getattr(cls, "_file_values", {})
-        return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_values)
+        return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=dict(cls.config_values))
 
     @property
     def endpoint_configured(self) -> bool:
@@ -140,7 +142,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> LL
     path = config_path(config_file)
     file_values = read_config(path) if path is not None else {}
     given = {key: value for key, value in overrides.items() if value is not None}
-    configured = type("LLMSettingsWithFile", (LLMSettings,), {"_file_values": file_values})
+    configured = type("LLMSettingsWithFile", (LLMSettings,), {"config_values": file_values})
     try:
         return configured(**given)
     except ValidationError as error:

@@ -1,0 +1,197 @@
+"""The strict response model the LLM fills, and the checks that make instructor re-ask.
+
+``TableAnswer`` is derived from ``schemas.record.TableContent`` (the contract), minus
+what jixiao already knows before asking (``format_version``, ``source``, ``template``),
+so the record's shape is defined in one place only.
+
+Its validator runs only when the validation context carries an ``AnswerCheck``; it
+then checks the answer against the table it came from:
+
+- every level1/level2 is a canonical category name;
+- every value is printed in the table (``extract.llm.grounding``): an invented number
+  is sent back to the model;
+- the numeric rules of the form (``extract.verify``, errors only) hold.
+
+A failed check raises, and instructor re-asks with the message, which names each field
+by its record path in backticks. Documents break the rules themselves and OCR damage
+means a correct value may be missing from the text, so every problem is raised **once
+per table**: an answer that repeats a value the check already asked about is accepted
+as the model's considered reading, and the flags of grounding and verification then
+tell the reviewer. That bounds the re-asks by what is wrong, not by what the document
+says, and keeps the model from being pushed into "fixing" a number that is printed so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, create_model, model_validator
+from pydantic_core import PydanticCustomError
+
+from extract.llm.grounding import TableIndex, describe_ungrounded, ground
+from extract.llm.prompting import TableText
+from extract.match import vocabulary
+from schemas.record import Record, Source, TableContent
+
+EXCLUDED_FIELDS = ("format_version", "source", "template")
+MAX_LISTED_PROBLEMS = 25
+CHECK_KEY = "answer_check"
+"""The validation-context key under which instructor hands the ``AnswerCheck`` to the validator."""
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+
+
+def answer_json(text: str) -> str:
+    """The JSON object in a model's reply: reasoning (``<think>…</think>``) and fences removed."""
+    text = _THINK.sub("", text)
+    if re.search(r"</think>", text, re.IGNORECASE):
+        text = re.split(r"</think>", text, flags=re.IGNORECASE)[-1]
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start:end + 1] if start >= 0 and end > start else text.strip()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an answer, named by field paths; ``key`` identifies it across attempts."""
+
+    key: tuple[Any, ...]
+    fields: tuple[str, ...]
+    message: str
+    kind: str
+
+
+@dataclass
+class AnswerCheck:
+    """What the validator needs to judge an answer for one table, and what it already asked."""
+
+    table: TableText
+    index: TableIndex
+    asked: set[tuple[Any, ...]] = field(default_factory=set)
+    rounds: int = 0
+
+    def problems(self, answer: BaseModel) -> list[Problem]:
+        """Every problem of the answer (no memory)."""
+        data = answer.model_dump(mode="json")
+        found: list[Problem] = []
+        found.extend(_vocabulary_problems(data))
+        located = ground(data, self.index)
+        ungrounded = set()
+        for grounding in located.values():
+            if not grounding.grounded:
+                ungrounded.add(grounding.path)
+                found.append(Problem(("ground", grounding.path, json.dumps(grounding.value, ensure_ascii=False)),
+                                     (grounding.path,), f"`{grounding.path}`: "
+                                     + describe_ungrounded(grounding, self.table), "ungrounded"))
+        found.extend(_rule_problems(answer_record(data, self.table), ungrounded))
+        return found
+
+    def review(self, answer: BaseModel) -> list[Problem]:
+        """The problems not raised before for this table; they are remembered as raised."""
+        self.rounds += 1
+        fresh = [problem for problem in self.problems(answer) if problem.key not in self.asked]
+        self.asked.update(problem.key for problem in fresh)
+        return fresh
+
+
+def _vocabulary_problems(data: dict[str, Any]) -> list[Problem]:
+    categories = vocabulary("categories")
+    problems = []
+    for index, indicator in enumerate(data.get("indicators") or []):
+        for key in ("level1", "level2"):
+            value = indicator.get(key)
+            names = categories[key]
+            if value is not None and value not in names:
+                path = f"indicators[{index}].{key}"
+                problems.append(Problem(("vocabulary", path, value), (path,),
+                                        f"`{path}` = {value!r} is not a canonical name; use one of "
+                                        + "、".join(names), "vocabulary"))
+    return problems
+
+
+def _rule_problems(record: Record, ungrounded: set[str]) -> list[Problem]:
+    from extract.verify import verify
+
+    problems = []
+    for flag in verify(record):
+        if flag.severity != "error" or (flag.fields and all(path in ungrounded for path in flag.fields)):
+            continue
+        named = ", ".join(f"`{path}`" for path in flag.fields)
+        values = json.dumps(flag.values, ensure_ascii=False, sort_keys=True, default=str)
+        problems.append(Problem(("rule", flag.rule, tuple(flag.fields), values), tuple(flag.fields),
+                                f"rule {flag.rule} ({named}): {flag.message}", "rule"))
+    return problems
+
+
+def answer_record(data: dict[str, Any], table: TableText) -> Record:
+    """A record of the answer's values for the table (no evidence, flags or extractor yet)."""
+    return Record(source=Source(doc=table.doc, start_line=table.start_line, end_line=table.end_line),
+                  template=table.template, **data)  # type: ignore[arg-type]
+
+
+def problem_message(problems: list[Problem]) -> str:
+    listed = problems[:MAX_LISTED_PROBLEMS]
+    lines = [f"- {problem.message}" for problem in listed]
+    if len(problems) > len(listed):
+        lines.append(f"- … and {len(problems) - len(listed)} more")
+    return ("The answer does not agree with the table text:\n" + "\n".join(lines) +
+            "\nLook at the table again and correct what you misread. A value the table really prints "
+            "that way may be answered again unchanged; a value the table does not print is null.")
+
+
+class AnswerBase(BaseModel):
+    """Strict: unknown keys are errors, so a model that drifts from the schema is re-asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Accept the reply of a reasoning model or a fenced block: the JSON object inside it."""
+        text = json_data.decode("utf-8", "replace") if isinstance(json_data, (bytes, bytearray)) else json_data
+        return super().model_validate_json(answer_json(text), **kwargs)
+
+    @model_validator(mode="after")
+    def _agrees_with_table(self, info: ValidationInfo) -> AnswerBase:
+        check = (info.context or {}).get(CHECK_KEY) if isinstance(info.context, dict) else None
+        if not isinstance(check, AnswerCheck):
+            return self
+        problems = check.review(self)
+        if problems:
+            raise PydanticCustomError("table_check", "{message}", {"message": problem_message(problems)})
+        return self
+
+
+_ANSWER_FIELDS: dict[str, Any] = {
+    name: (info.annotation, info) for name, info in TableContent.model_fields.items() if name not in EXCLUDED_FIELDS
+}
+
+TableAnswer: type[AnswerBase] = create_model(  # type: ignore[call-overload]
+    "SelfEvaluationTable",
+    __base__=AnswerBase,
+    __module__=__name__,
+    __doc__="One performance self-evaluation table (绩效自评表) read from OCR text. Every key is present; "
+            "a value the table does not print is null (lists: []).",
+    **_ANSWER_FIELDS,
+)
+
+
+def schema_fingerprint() -> str:
+    """Changes whenever the response schema does (part of the cache key)."""
+    import hashlib
+
+    schema = json.dumps(TableAnswer.model_json_schema(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(schema.encode("utf-8")).hexdigest()[:12]
+
+
+def parse_leniently(text: str) -> AnswerBase | None:
+    """An answer from raw reply text without the table checks (the best-effort path), or None."""
+    try:
+        return TableAnswer.model_validate_json(text)
+    except ValueError:
+        return None
