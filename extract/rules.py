@@ -967,7 +967,9 @@ def _next_level2(previous: str | None, group: list[Entry]) -> str | None:
         members = [name for name in _LEVEL2_ORDER if level1_of(name) == level1 or
                    (level1 == "产出指标" and name == "成本指标")]
         return members[0] if members else None
-    if previous is None or previous not in _LEVEL2_ORDER:
+    if previous is None:
+        return _LEVEL2_ORDER[0]
+    if previous not in _LEVEL2_ORDER:
         return None
     position = _LEVEL2_ORDER.index(previous)
     return _LEVEL2_ORDER[position + 1] if position + 1 < len(_LEVEL2_ORDER) else previous
