@@ -388,7 +388,8 @@ def _assign_levels(parsed: IndicatorRow, tokens: list[tuple[str, Match, Cell, fl
 
 
 def _is_placeholder(text: str) -> bool:
-    return not text or bool(_PLACEHOLDER.match(text))
+    """Empty, dots, or OCR debris with no Chinese in it: no indicator is named like that."""
+    return not text or bool(_PLACEHOLDER.match(text)) or not re.search(r"[\u4e00-\u9fff]", text)
 
 
 def _score_like(text: str) -> float | None:
@@ -707,12 +708,25 @@ def _read_city_goals(goal_rows: list[tuple[Row, list[LabelHit]]], draft: Draft) 
                 draft.put(path, text, cell)
                 continue
         unlabelled.append((text, cell))
+    output = draft.record.goals.output
+    if output and not draft.has("goals.effect"):
+        embedded = _EMBEDDED_EFFECT.search(output)
+        if embedded and embedded.start() > 0:
+            evidence = draft.record.evidence.get("goals.output")
+            cell = Cell(output, evidence.line, 0) if evidence else None
+            draft.record.goals.output = output[:embedded.start()]
+            draft.put("goals.effect", output[embedded.end():].strip(), cell)
+            draft.doubt(["goals.output", "goals.effect"], "the 项目效果 label sat inside the output text; split there",
+                        kind="label-moved")
     for text, cell in unlabelled:
         path = next((p for p in ("goals.output", "goals.effect") if not draft.has(p)), None)
         if path is None:
             break
         draft.put(path, text, cell)
         draft.doubt(path, "goal text without its printed label; placed by its order", kind="unlabeled-value")
+
+
+_EMBEDDED_EFFECT = re.compile(r"项目(?:效果|结果)\s*[:：]?")
 
 
 def _goal_text(row: Row, start: int) -> tuple[str, Cell | None]:
