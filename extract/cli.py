@@ -49,6 +49,9 @@ def extract(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
     known_names_file: Annotated[Path | None, typer.Option(
         "--known-names", help="Known unit/department names: one a line, or CSV name,code.")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Store documents, records and flags in this database (SQLite file or SQLAlchemy URL) for "
+                     "review; documents already stored are skipped. Records go to -o only if it names a file.")] = None,
 ) -> None:
     """Find every self-evaluation table in the documents and write one record per table."""
     known_names = _load_known_names(known_names_file)
@@ -63,15 +66,23 @@ def extract(
     if backend != "rules":
         err.print(f"[red]error:[/] backend {backend!r} is not available yet; use --backend rules")
         raise typer.Exit(2)
-    stream = sys.stdout if output == "-" else _open_output(output)
+    store_run = None
+    if db is not None:
+        from extract.cli_store import start_store_run
+
+        store_run = start_store_run(db, files, backend, quiet)
+        files = store_run.pending
+    stream = (None if store_run is not None else sys.stdout) if output == "-" else _open_output(output)
     counts: Counter[str] = Counter()
     show_progress = not quiet and len(files) > 1
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=not show_progress, transient=True) as progress:
             task = progress.add_task("extracting", total=len(files))
-            for outcome in iter_paths(files, backend, known_names=known_names):
+            for path, outcome in zip(files, iter_paths(files, backend, known_names=known_names)):
                 counts["documents"] += 1
+                if store_run is not None:
+                    store_run.save(path, outcome)
                 for warning in outcome.warnings:
                     if not quiet:
                         err.print(f"[yellow]warning:[/] {warning}")
@@ -81,14 +92,19 @@ def extract(
                         where = "" if flag.message.startswith(outcome.doc) else f"{outcome.doc}: "
                         err.print(f"[yellow]{flag.severity}:[/] {where}{flag.message}", highlight=False)
                 for result in outcome.results:
-                    stream.write(result.model_dump_json(exclude_none=False) + "\n")
+                    if stream is not None:
+                        stream.write(result.model_dump_json(exclude_none=False) + "\n")
                     _count(result, counts, quiet)
                 progress.update(task, advance=1, description=f"extracting {outcome.doc[:40]}")
+        if store_run is not None:
+            store_run.finish()
     finally:
-        if stream is not sys.stdout:
+        if stream is not None and stream is not sys.stdout:
             stream.close()
+        if store_run is not None:
+            store_run.close()
     if not quiet:
-        _summary(counts, output)
+        _summary(counts, output if stream is not None else str(db))
     if counts["records"] == 0 and counts["errors"]:
         raise typer.Exit(1)
 

@@ -49,19 +49,35 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def extract_document(document: Document, backend: str = "rules", *, post: Callable[[Record], Record] | None = None,
-                     known_names=None) -> DocumentResult:
-    """All tables of one loaded document; ``known_names`` adds a user's list to the names the document states."""
+                     known_names=None, llm=None) -> DocumentResult:
+    """All tables of one loaded document; ``known_names`` adds a user's list to the names the document states.
+
+    ``llm`` is the ``extract.llm.runner.LLMSession`` of the llm/hybrid backends (None: from the environment).
+    """
+    outcome, spans = _start_document(document)
+    if spans is None:
+        return outcome
+    results = _extract_spans([(document, span) for span in spans], backend, llm=llm, known_names=known_names)
+    return _complete_document(outcome, document, results, post, known_names)
+
+
+def _start_document(document: Document) -> tuple[DocumentResult, list[TableSpan] | None]:
+    """The document's tables, or (when segmenting fails) an outcome holding the error and None."""
     outcome = DocumentResult(document.name, warnings=list(document.warnings))
     try:
         spans = segment(document)
     except Exception as error:  # noqa: BLE001 - a broken document is reported, never raised
         outcome.results.append(ErrorEntry(doc=document.name, stage="segment", message=_one_line(error)))
-        return outcome
+        return outcome, None
     if not spans:
         outcome.warnings.append(f"{document.name}: no self-evaluation table found")
+    return outcome, spans
+
+
+def _complete_document(outcome: DocumentResult, document: Document, results: list[Result],
+                       post: Callable[[Record], Record] | None, known_names=None) -> DocumentResult:
     records: list[Record] = []
-    for span in spans:
-        result = extract_span(document, span, backend)
+    for result in results:
         if isinstance(result, Record):
             records.append(result)
         outcome.results.append(result)
@@ -106,8 +122,24 @@ def _finish(result: Result, document: Document, post: Callable[[Record], Record]
         return result
 
 
-def extract_span(document: Document, span: TableSpan, backend: str = "rules") -> Result:
+LLM_BACKENDS = ("llm", "hybrid")
+
+
+def _extract_spans(items: list[tuple[Document, TableSpan]], backend: str, *, llm=None,
+                   known_names=None) -> list[Result]:
+    """Tables one by one for the rules; for the LLM backends one batch, its calls made concurrently."""
+    if backend not in LLM_BACKENDS:
+        return [extract_span(document, span, backend) for document, span in items]
+    from extract.hybrid import extract_with_llm
+
+    return extract_with_llm(items, backend, llm,
+                            lambda record, document: _match_and_verify(record, document, known_names))
+
+
+def extract_span(document: Document, span: TableSpan, backend: str = "rules", *, llm=None) -> Result:
     """One table: clean then extract; an exception becomes an error entry for this table only."""
+    if backend in LLM_BACKENDS:
+        return _extract_spans([(document, span)], backend, llm=llm)[0]
     try:
         grid = clean(document, span)
         if backend != "rules":
@@ -156,8 +188,15 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if not isinstance(error, (LoadError, ValueError)) else text
 
 
-def iter_paths(paths: list[Path], backend: str = "rules", *, known_names=None) -> Iterator[DocumentResult]:
-    """Documents one by one (a batch streams); tables repeating an earlier table are cross-checked."""
+def iter_paths(paths: list[Path], backend: str = "rules", *, known_names=None, llm=None) -> Iterator[DocumentResult]:
+    """Documents one by one (a batch streams); tables repeating an earlier table are cross-checked.
+
+    With the llm/hybrid backends every table of every document goes into one batch first, so
+    that LLM calls run concurrently across documents; the documents are then yielded in order.
+    """
+    if backend in LLM_BACKENDS:
+        yield from _iter_paths_batched(paths, backend, known_names=known_names, llm=llm)
+        return
     seen: list[Record] = []
     for path in paths:
         try:
@@ -168,6 +207,28 @@ def iter_paths(paths: list[Path], backend: str = "rules", *, known_names=None) -
         outcome = extract_document(document, backend, known_names=known_names)
         outcome.results = flag_duplicates(seen, outcome.results)
         seen.extend(result for result in outcome.results if isinstance(result, Record))
+        yield outcome
+
+
+def _iter_paths_batched(paths: list[Path], backend: str, *, known_names=None, llm=None) -> Iterator[DocumentResult]:
+    started: list[tuple[DocumentResult, Document | None, list[TableSpan]]] = []
+    for path in paths:
+        try:
+            document = load(path)
+        except LoadError as error:
+            started.append((DocumentResult(path.name, [ErrorEntry(doc=path.name, stage="load", message=str(error))]),
+                            None, []))
+            continue
+        outcome, spans = _start_document(document)
+        started.append((outcome, document if spans is not None else None, spans or []))
+    items = [(document, span) for _, document, spans in started if document is not None for span in spans]
+    results = iter(_extract_spans(items, backend, llm=llm, known_names=known_names))
+    seen: list[Record] = []
+    for outcome, document, spans in started:
+        if document is not None:
+            outcome = _complete_document(outcome, document, [next(results) for _ in spans], None, known_names)
+            outcome.results = flag_duplicates(seen, outcome.results)
+            seen.extend(result for result in outcome.results if isinstance(result, Record))
         yield outcome
 
 

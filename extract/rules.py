@@ -699,7 +699,7 @@ def _read_city_goals(goal_rows: list[tuple[Row, list[LabelHit]]], draft: Draft) 
         wanted = next((hit for hit in hits if hit.key in ("goal_output", "goal_effect")), None)
         start = wanted.index + wanted.span if wanted is not None else 0
         text, cell = (wanted.remainder, wanted.cell) if wanted is not None and wanted.remainder else \
-            _goal_text(row, start)
+            _goal_text(row, start, labelled=wanted is not None)
         if not text or cell is None:
             continue
         if wanted is not None:
@@ -729,12 +729,13 @@ def _read_city_goals(goal_rows: list[tuple[Row, list[LabelHit]]], draft: Draft) 
 _EMBEDDED_EFFECT = re.compile(r"项目(?:效果|结果)\s*[:：]?")
 
 
-def _goal_text(row: Row, start: int) -> tuple[str, Cell | None]:
-    """The goal text of a row: its cells after the labels, without label-like short cells."""
+def _goal_text(row: Row, start: int, *, labelled: bool = False) -> tuple[str, Cell | None]:
+    """The goal text of a row: its cells after the labels; in a row whose label the
+    vocabulary does not know, a short first cell before a longer text is that label."""
     cells = [cell for cell in row.cells[start:] if cell.text]
     body = [cell for cell in cells if len(normalise(cell.text)) >= 8 or not _is_form_word(cell.text)]
-    while body and len(normalise(body[0].text)) < 16 and len(body) > 1 and \
-            (match_label(body[0].text, "city-project", threshold=80) or body[0].text.endswith(("目标", "情况", "数量", "效果"))):
+    while not labelled and len(body) > 1 and len(normalise(body[0].text)) <= 20 and not re.search(r"[。，,；;]", body[0].text) \
+            and len(normalise(body[1].text)) > len(normalise(body[0].text)):
         body = body[1:]
     if not body:
         return "", None

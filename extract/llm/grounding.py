@@ -162,6 +162,31 @@ class TableIndex:
                 return lines[0][0], "joined"  # type: ignore[index]
         return None
 
+    def text_lines(self, value: str) -> list[int]:
+        """Every line on which the text is printed (exact matches)."""
+        key = normalise(value)
+        lines: list[int] = []
+        start = self._flat.find(key) if key else -1
+        while start >= 0:
+            if self._owners[start] not in lines:
+                lines.append(self._owners[start])
+            start = self._flat.find(key, start + 1)
+        return lines
+
+    def printed_on(self, value: Any, lines: set[int]) -> bool:
+        """Is the value printed on one of these lines (a row's own cells)?"""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            target = _decimal(value)
+            return any(target in numbers for line, numbers in self._numbers if line in lines)
+        key = normalise(str(value))
+        window = "".join(normalise(cell) for line in self.table.lines if line.number in lines
+                         and not line.instruction_like for cell in line.cells)
+        if not key or not window:
+            return False
+        if key in window:
+            return True
+        return len(key) >= FUZZY_MIN_CHARS and fuzz.partial_ratio(key, window) >= FUZZY_MIN_SCORE
+
     def text_in_instruction(self, value: str) -> int | None:
         key = normalise(value)
         position = self._suspect_flat.find(key) if key else -1
@@ -238,6 +263,34 @@ def ground_value(path: str, value: Any, data: dict[str, Any], index: TableIndex)
         evidence = Evidence(line=line, text=f"{text}（全称见第{line}行）") if line else None
         return Grounding(path, value, "known-name", evidence)
     return Grounding(path, value, None, only_in_instruction=index.text_in_instruction(text))
+
+
+ROW_FIELDS = ("target", "adjusted_target", "actual", "weight", "score")
+ROW_REACH = 2
+"""A row's values may sit up to this many lines from its name (cells wrapped by the OCR)."""
+
+
+def off_row_fields(data: dict[str, Any], index: TableIndex, position: int) -> list[str] | None:
+    """The fields of indicator ``position`` printed in the table but not on its own row.
+
+    None when the row cannot be placed (its name is not printed); [] when every printed
+    value sits on the row. A value printed nowhere is grounding's business, not this one's.
+    """
+    indicator = (data.get("indicators") or [])[position]
+    name = indicator.get("name")
+    lines = index.text_lines(name) if name else []
+    if not lines:
+        return None
+    window = {line + offset for line in lines for offset in range(-ROW_REACH, ROW_REACH + 1)}
+    off = []
+    for key in ROW_FIELDS:
+        value = indicator.get(key)
+        path = f"indicators[{position}].{key}"
+        if value is None or index.printed_on(value, window):
+            continue
+        if ground_value(path, value, data, index).grounded:
+            off.append(path)
+    return off
 
 
 def ground(data: dict[str, Any], index: TableIndex) -> dict[str, Grounding]:

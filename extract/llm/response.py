@@ -31,9 +31,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from extract.llm.grounding import TableIndex, describe_ungrounded, ground
+from extract.llm.grounding import TableIndex, describe_ungrounded, ground, off_row_fields
 from extract.llm.prompting import TableText
-from extract.match import vocabulary
+from extract.match import level1_of, vocabulary
 from schemas.record import Record, Source, TableContent
 
 EXCLUDED_FIELDS = ("format_version", "source", "template")
@@ -89,6 +89,7 @@ class AnswerCheck:
                 found.append(Problem(("ground", grounding.path, json.dumps(grounding.value, ensure_ascii=False)),
                                      (grounding.path,), f"`{grounding.path}`: "
                                      + describe_ungrounded(grounding, self.table), "ungrounded"))
+        found.extend(_row_problems(data, self.index))
         found.extend(_rule_problems(answer_record(data, self.table), ungrounded))
         return found
 
@@ -112,6 +113,38 @@ def _vocabulary_problems(data: dict[str, Any]) -> list[Problem]:
                 problems.append(Problem(("vocabulary", path, value), (path,),
                                         f"`{path}` = {value!r} is not a canonical name; use one of "
                                         + "、".join(names), "vocabulary"))
+    return problems
+
+
+def _row_problems(data: dict[str, Any], index: TableIndex) -> list[Problem]:
+    """Values printed elsewhere than on their indicator's row, and categories that contradict each other."""
+    problems = []
+    for position, indicator in enumerate(data.get("indicators") or []):
+        off = off_row_fields(data, index, position)
+        if off:
+            fields = tuple(off) + ((f"indicators[{position}].name",) if len(off) >= 2 else ())
+            named = ", ".join(f"`{path}`" for path in fields)
+            values = json.dumps({path.rsplit(".", 1)[1]: indicator.get(path.rsplit(".", 1)[1]) for path in fields},
+                                ensure_ascii=False, sort_keys=True)
+            problems.append(Problem(("row", position, values), fields,
+                                    f"{named}: printed in the table, but not on the row of the indicator "
+                                    f"{indicator.get('name')!r}; take the values from that indicator's own row", "row"))
+        level1, level2 = indicator.get("level1"), indicator.get("level2")
+        implied = level1_of(level2) if level2 else None
+        if level1 and implied and implied != level1:
+            fields = (f"indicators[{position}].level1", f"indicators[{position}].level2")
+            problems.append(Problem(("levels", position, level1, level2), fields,
+                                    f"`{fields[0]}` = {level1!r} and `{fields[1]}` = {level2!r} do not belong "
+                                    f"together ({level2} is under {implied})", "levels"))
+    seen: dict[str, int] = {}
+    for position, category in enumerate(data.get("category_scores") or []):
+        level1 = category.get("level1")
+        if level1 in seen:
+            fields = (f"category_scores[{seen[level1]}].level1", f"category_scores[{position}].level1")
+            problems.append(Problem(("category-twice", level1, position), fields,
+                                    f"{', '.join(f'`{path}`' for path in fields)}: the category {level1!r} is listed "
+                                    "twice", "categories"))
+        seen.setdefault(level1, position)
     return problems
 
 
