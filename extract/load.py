@@ -40,7 +40,7 @@ def load(path: str | Path, max_bytes: int = MAX_BYTES) -> Document:
         size = file_path.stat().st_size
         if size > max_bytes:
             raise LoadError(f"{file_path}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
-                            "for one document; split it or pass --max-mb")
+                            "for one document; split it into smaller files")
         data = file_path.read_bytes()
     except LoadError:
         raise
@@ -85,6 +85,10 @@ def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
     if _looks_like_utf16_without_bom(data):
         codec = "utf-16-le" if data[1:200:2].count(0) > data[0:200:2].count(0) else "utf-16-be"
         return _strict_or_truncated(data, codec, name, codec)
+    if b"\x00" in data[:8000]:
+        guessed = _utf16_guess(data)
+        if guessed is not None:
+            return guessed, guessed_codec(data), []
     if _looks_binary(data):
         raise LoadError(f"{name}: looks like a binary file, not OCR text; "
                         "convert it to text first (jixiao reads .txt output of an OCR tool)")
@@ -96,8 +100,13 @@ def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
                     [f"{name}: the file ends in the middle of a character (truncated?); the last bytes were dropped"])
     try:
         text = data.decode("gb18030")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as error:
         text = None
+        if error.start >= len(data) - 2:
+            head = data[: error.start].decode("gb18030", errors="strict") if _decodes(data[: error.start]) else None
+            if head is not None and _mostly_readable(head) and _mostly_han_or_ascii(head):
+                return head, "gb18030", [f"{name}: the file ends in the middle of a character (truncated?); "
+                                         "the last bytes were dropped"]
     if text is not None and _mostly_readable(text):
         return text, "gb18030", []
     from charset_normalizer import from_bytes
@@ -117,6 +126,50 @@ def _strict_or_truncated(data: bytes, codec: str, name: str, label: str) -> tupl
             return (data[: error.start].decode(codec), label,
                     [f"{name}: the file ends in the middle of a character (truncated?); the last bytes were dropped"])
         raise LoadError(f"{name}: invalid {label} text at byte {error.start}; re-save the file as UTF-8") from None
+
+
+def _decodes(data: bytes, codec: str = "gb18030") -> bool:
+    try:
+        data.decode(codec)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def guessed_codec(data: bytes) -> str:
+    return "utf-16-le" if _utf16_score(data, "utf-16-le") >= _utf16_score(data, "utf-16-be") else "utf-16-be"
+
+
+def _utf16_score(data: bytes, codec: str) -> float:
+    sample = data[: len(data) - len(data) % 2][:8000]
+    try:
+        text = sample.decode(codec)
+    except UnicodeDecodeError:
+        return 0.0
+    return _han_or_ascii_share(text)
+
+
+def _utf16_guess(data: bytes) -> str | None:
+    """UTF-16 without a BOM: Chinese text has few zero bytes, so judge by what it decodes to."""
+    codec = guessed_codec(data)
+    if _utf16_score(data, codec) < 0.9:
+        return None
+    try:
+        return data[: len(data) - len(data) % 2].decode(codec)
+    except UnicodeDecodeError:
+        return None
+
+
+def _han_or_ascii_share(text: str) -> float:
+    if not text:
+        return 0.0
+    good = sum(1 for char in text if char.isascii() and (char.isprintable() or char in "\t\n\r")
+               or "\u3000" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef")
+    return good / len(text)
+
+
+def _mostly_han_or_ascii(text: str) -> bool:
+    return _han_or_ascii_share(text[:20000]) >= 0.9
 
 
 def _looks_like_utf16_without_bom(data: bytes) -> bool:

@@ -96,8 +96,18 @@ def _simplified(char: str) -> str:
     except UnicodeEncodeError:
         pass
     japanese_to_traditional, traditional_to_simplified = _converters()
-    converted = traditional_to_simplified.convert(japanese_to_traditional.convert(char))
-    return converted if len(converted) == 1 else char
+    converted = traditional_to_simplified.convert(char)
+    if converted == char:
+        converted = traditional_to_simplified.convert(japanese_to_traditional.convert(char))
+    return converted if len(converted) == 1 and _in_gb2312(converted) else char
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 _CONTEXT_GLYPHS = [
@@ -109,24 +119,24 @@ _CONTEXT_GLYPHS = [
 
 def restore_glyphs(text: str) -> str:
     text = text.translate(_SYMBOLS)
+    if not text.isascii():
+        try:
+            text.encode("gb2312")
+        except UnicodeEncodeError:
+            text = "".join(_simplified(char) if ord(char) > 0x2e80 else char for char in text)
     for pattern, replacement in _CONTEXT_GLYPHS:
         text = pattern.sub(replacement, text)
-    if text.isascii():
-        return text
-    try:
-        text.encode("gb2312")
-        return text
-    except UnicodeEncodeError:
-        pass
-    return "".join(_simplified(char) if ord(char) > 0x2e80 else char for char in text)
+    return text
 
 
+_SPACE_AROUND_SLASH = re.compile(rf"(?<=[{HAN}\d%])[ \u3000]*/[ \u3000]*(?=[{HAN}\d])|(?<=[{HAN}\d%])[ \u3000]+/(?=[{HAN}])")
 _SPACE_AFTER_LIST_NUMBER = re.compile(rf"(?<=\d[.、])[ \u3000]+(?=[{HAN}])")
 
 
 def repair_spacing(text: str) -> str:
     text = _SPLIT_DECIMAL.sub(".", text)
     text = _SPACE_AFTER_LIST_NUMBER.sub("", text)
+    text = _SPACE_AROUND_SLASH.sub("/", text)
     text = _SPACE_BETWEEN_HAN.sub("", text)
     text = _SPACE_AFTER_OPERATOR.sub("", text)
     return text

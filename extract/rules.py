@@ -547,7 +547,11 @@ def _put_simple(draft: Draft, key: str, cell: Cell, row: Row) -> None:
         return
     if key == "phone":
         tail = [c.text for c in row.cells[row.cells.index(cell):]] if cell in row.cells else [text]
-        draft.put("phone", read_phone(tail), cell)
+        phone = read_phone(tail)
+        if phone is None and re.search(r"\d{5}", text):
+            draft.doubt("phone", f"'{' '.join(tail[:2])}' is not a phone number of a possible length",
+                        kind="unreadable", value=text)
+        draft.put("phone", phone, cell)
     elif key == "department":
         code, name = split_code(text)
         draft.put("department", name, cell)
@@ -757,7 +761,10 @@ def _first_cell_hit(row: Row) -> LabelHit:
 def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
     _, weight = strip_weight(hit.cell.text)
     text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
-    draft.put("execution_weight", weight if weight is not None else 10.0, hit.cell)
+    if weight is not None:
+        draft.put("execution_weight", weight, hit.cell)
+    else:
+        draft.record.execution_weight = 10.0
     if not text or cell is None:
         draft.doubt(["execution_rate", "execution_score"], "项目执行情况 has no text", kind="missing-value")
         return
@@ -1163,7 +1170,7 @@ def _read_city_narrative(rows: list[Row], draft: Draft) -> None:
 
 def _read_province(grid: Grid, draft: Draft) -> None:
     template = "province-project"
-    draft.put("eval_year", _year_near_title(grid), _title_cell(grid))
+    _put_year_near_title(grid, draft)
     rows = grid.rows
     header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
     head = rows[:header_index] if header_index is not None else rows
@@ -1200,12 +1207,14 @@ def _title_cell(grid: Grid) -> Cell:
     return Cell(grid.title or "", grid.start_line, 0)
 
 
-def _year_near_title(grid: Grid) -> int | None:
+def _put_year_near_title(grid: Grid, draft: Draft) -> None:
+    """The "(2024年度)" printed under (or beside) a provincial title."""
     for number in range(grid.start_line, min(grid.start_line + 4, grid.end_line) + 1):
-        found = re.search(r"[(（]\s*(\d{4})\s*年度?\s*[)）]", grid.raw_lines.get(number, ""))
+        raw = grid.raw_lines.get(number, "")
+        found = re.search(r"[(（]\s*(\d{4})\s*年度?\s*[)）]", raw)
         if found:
-            return int(found.group(1))
-    return None
+            draft.put("eval_year", int(found.group(1)), Cell(raw.strip(), number, 0))
+            return
 
 
 def _read_goal_pair(rows: list[Row], draft: Draft, paths: tuple[str, str]) -> None:
@@ -1406,7 +1415,7 @@ def _read_province_narrative(rows: list[Row], draft: Draft) -> None:
 
 def _read_other(grid: Grid, draft: Draft) -> None:
     template = "other"
-    draft.put("eval_year", _year_near_title(grid), _title_cell(grid))
+    _put_year_near_title(grid, draft)
     rows = grid.rows
     header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
     head = rows[:header_index] if header_index is not None else rows
@@ -1527,7 +1536,7 @@ def _right_half(cells: list[Cell]) -> tuple[str | None, Cell | None, Cell | None
 
 def _read_transfer(grid: Grid, draft: Draft) -> None:
     template = "transfer-payment"
-    draft.put("eval_year", _year_near_title(grid), _title_cell(grid))
+    _put_year_near_title(grid, draft)
     rows = grid.rows
     header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
     head = rows[:header_index] if header_index is not None else rows

@@ -149,7 +149,13 @@ def read_phone(parts: list[str]) -> str | None:
         joined += digits
         if len(re.sub(r"\D", "", joined)) >= 11:
             break
-    return joined or None
+    return joined if joined and plausible_phone(joined) else None
+
+
+def plausible_phone(text: str) -> bool:
+    """7–8 digits local, 11 mobile, or a 3–4 digit area code before a local number."""
+    digits = re.sub(r"\D", "", text)
+    return len(digits) in (7, 8, 11) or (digits.startswith("0") and len(digits) in (10, 11, 12))
 
 
 def split_code(text: str | None) -> tuple[str | None, str | None]:

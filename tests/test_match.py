@@ -147,8 +147,6 @@ def test_qi_ta_with_a_stray_character() -> None:
     assert found is not None and found.canonical == "line_other"
 
 
-@pytest.mark.xfail(strict=True, reason="003:826 '英它' (OCR for 其它, seed-notes §5.1) matches no label, so the "
-                   "junk '3' after it is read as funds.received.other instead of the executed column")
 def test_ying_ta_is_qi_ta() -> None:
     assert label("英它", "city-project") == ("line_other", "")
 

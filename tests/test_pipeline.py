@@ -210,10 +210,6 @@ SEPARATE = {
 expected failure in one kind does not hide a regression in the others."""
 
 KNOWN_BAD: dict[tuple[str, str, int], str] = {
-    ("eval_year", "002", 526): "cites the title line '2023年…自评表', not the '(2024年度)' line (527) it read",
-    ("eval_year", "002", 1065): "cites the title line '临时工工资项目支出绩效自评表', not '(2024年度)' (1066)",
-    ("execution_weight", "001", 817): "the default 10 cites 001:830 '项目执行情况 (进度)', which prints no weight",
-    ("execution_weight", "001", 1122): "the default 10 cites 001:1135 '项目绩效情况 (扣分)', which prints no weight",
     ("category weight", "003", 650): "效益指标's weight (30分) is on 003:703, the evidence cites the label line 702",
     ("category weight", "003", 735): "产出指标's (50分) is on 003:760 and 效益指标's (30分) on 779; the evidence "
                                      "cites the label lines 759 and 778",

@@ -158,8 +158,6 @@ def test_ji_is_kept_outside_the_completed_context(text: str) -> None:
     assert restore_glyphs(text) == text
 
 
-@pytest.mark.xfail(strict=True, reason="003:762 '對效指标': the 对效→时效 context rule runs before 對→对, "
-                   "so the cell stays '对效指标' (a second clean_cell turns it into 时效指标)")
 def test_dui_xiao_means_shi_xiao() -> None:
     assert clean_cell(cell("003", 762, "對效指标")) == "时效指标"
 
@@ -192,8 +190,6 @@ def test_stray_spaces_removed(doc: str, number: int, printed: str, expected: str
     assert expected in clean_cell(original)
 
 
-@pytest.mark.xfail(strict=True, reason="a wrapped unit keeps its space next to '/': '≤300元/人 /天' (003:688), "
-                   "'≤10000元/ 人/月' (003:764) stay split; gold reads '≤300元/人/天', '≤10000元/人/月'")
 @pytest.mark.parametrize(("number", "printed", "expected"),
                          [(688, "≪300元/人 /天", "≤300元/人/天"), (764, "≤10000元/ 人/月", "≤10000元/人/月")])
 def test_spaces_inside_wrapped_units_removed(number: int, printed: str, expected: str) -> None:
@@ -279,8 +275,7 @@ def test_glyph_restoration_leaves_clean_documents_alone(doc: str) -> None:
     assert changed == []
 
 
-@pytest.mark.parametrize("doc", ["000", "001", "002", pytest.param("003", marks=pytest.mark.xfail(
-    strict=True, reason="003:762 '對效指标' → '对效指标' → '时效指标': a second pass changes it again"))])
+@pytest.mark.parametrize("doc", ["000", "001", "002", "003"])
 def test_cleaning_is_idempotent(doc: str) -> None:
     unstable = [(number, text) for number, raw in enumerate(lines(doc), 1) for text in raw.split("\t")
                 if clean_cell(clean_cell(text)) != clean_cell(text)]

@@ -314,7 +314,6 @@ SCALAR_FIELDS = (
 )
 
 SILENT_003: dict[tuple[int, str], str] = {
-    (735, "phone"): "003:740 '1863530898 | 38' is written as the 12-digit 186353089838 with no flag",
 }
 
 

@@ -233,8 +233,6 @@ def test_phone_stops_at_the_next_non_digit_cell() -> None:
     assert read_phone(["联系电话"]) is None
 
 
-@pytest.mark.xfail(strict=True, reason="003:740 '1863530898 | 38' joins to the 12-digit '186353089838': "
-                   "read_phone does not check the length (11 for a mobile, 7–8 local, +4 area code)")
 def test_joined_phone_of_impossible_length_is_not_returned_as_a_phone() -> None:
     parts = cells("003", 740)
     start = parts.index("1863530898")
