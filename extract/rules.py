@@ -40,7 +40,6 @@ from extract.values import (
 )
 from schemas.record import CategoryScore, Indicator, Record
 
-_NUMBERING = re.compile(r"^\s*指\s*标\s*(?:\d+|项)\s*[:：.]?\s*")
 _PLACEHOLDER = re.compile(r"^[.…。·\-—\s]*$")
 _GRADES = {"优", "良", "中", "差"}
 _HEADER_WORDS = ("一级指标", "二级指标", "三级指标")
@@ -1183,11 +1182,7 @@ def _read_province(grid: Grid, draft: Draft) -> None:
         if "goal_annual" in keys:
             _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
             continue
-        for hit in hits:
-            if hit.key in ("project_name", "department", "implementing_unit"):
-                cell = value_after(row, hit, template=template)
-                if cell is not None:
-                    _put_simple(draft, hit.key, cell, row)
+        _put_identity(row, hits, draft, template)
     if draft.record.execution_weight is None:
         draft.record.execution_weight = 10.0
     if header_index is None:
@@ -1203,8 +1198,13 @@ def _read_province(grid: Grid, draft: Draft) -> None:
         draft.doubt("total_score", "no 总分 row was found", kind="missing-value")
 
 
-def _title_cell(grid: Grid) -> Cell:
-    return Cell(grid.title or "", grid.start_line, 0)
+def _put_identity(row: Row, hits: list[LabelHit], draft: Draft, template: str) -> None:
+    """项目名称, 主管部门(及代码), 预算单位/资金使用单位: the identity fields every form prints."""
+    for hit in hits:
+        if hit.key in ("project_name", "department", "implementing_unit"):
+            cell = joined_value_after(row, hit, template)
+            if cell is not None:
+                _put_simple(draft, hit.key, cell, row)
 
 
 def _put_year_near_title(grid: Grid, draft: Draft) -> None:
@@ -1570,11 +1570,7 @@ def _read_transfer(grid: Grid, draft: Draft) -> None:
         if "goal_annual" in keys or "goals_section" in keys and "goal_achieved" in keys:
             _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
             continue
-        for hit in hits:
-            if hit.key in ("project_name", "department", "implementing_unit"):
-                cell = value_after(row, hit, template=template)
-                if cell is not None:
-                    _put_simple(draft, hit.key, cell, row)
+        _put_identity(row, hits, draft, template)
     if header_index is None:
         draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
         return

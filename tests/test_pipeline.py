@@ -15,29 +15,15 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from support.seeds import DOCS, FILES, document
 
 from extract import pipeline, verify
-from extract.load import Document, load
 from extract.match import canonical_level1, canonical_level2, level1_of
 from extract.repair import clean_cell
 from extract.segment import segment
 from extract.values import read_date
 from schemas.paths import get_path
 from schemas.record import ErrorEntry, Record
-
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "eval" / "docs"
-FILES = {
-    "000": "000_cc1de7d507d20929.txt",
-    "001": "001_fe13dc1954f10c91.part-a.txt",
-    "002": "002_df651f07c846b8e4.txt",
-    "003": "003_8f17777081bc2c59.part-a.txt",
-}
-
-
-@cache
-def document(doc: str) -> Document:
-    return load(DOCS / FILES[doc])
 
 
 @cache

@@ -7,25 +7,10 @@ the repairs must leave their text alone.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import pytest
+from support.seeds import lines
 
 from extract.repair import clean_cell, is_watermark, restore_glyphs, strip_markup
-
-DOCS = Path(__file__).resolve().parents[1] / "eval" / "docs"
-FILES = {
-    "000": "000_cc1de7d507d20929.txt",
-    "001": "001_fe13dc1954f10c91.part-a.txt",
-    "002": "002_df651f07c846b8e4.txt",
-    "003": "003_8f17777081bc2c59.part-a.txt",
-}
-
-
-@cache
-def lines(doc: str) -> tuple[str, ...]:
-    return tuple((DOCS / FILES[doc]).read_text(encoding="utf-8").split("\n"))
 
 
 def line(doc: str, number: int) -> str:

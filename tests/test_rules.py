@@ -12,38 +12,18 @@ import json
 import re
 import unicodedata
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.seeds import FILES, GOLD, document, spans
 
 from extract.clean import clean
-from extract.load import Document, load, load_text
+from extract.load import load_text
 from extract.pipeline import extract_document
 from extract.rules import extract_rules
 from extract.segment import TableSpan, segment
 from schemas.paths import PathError, get_path, iter_leaves
 from schemas.record import FundLine, Record
-
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "eval" / "docs"
-GOLD = ROOT / "eval" / "gold"
-FILES = {
-    "000": "000_cc1de7d507d20929.txt",
-    "001": "001_fe13dc1954f10c91.part-a.txt",
-    "002": "002_df651f07c846b8e4.txt",
-    "003": "003_8f17777081bc2c59.part-a.txt",
-}
-
-
-@cache
-def document(doc: str) -> Document:
-    return load(DOCS / FILES[doc])
-
-
-@cache
-def spans(doc: str) -> tuple[TableSpan, ...]:
-    return tuple(segment(document(doc)))
 
 
 def span_at(doc: str, start: int) -> TableSpan:

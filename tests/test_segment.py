@@ -12,32 +12,12 @@ import json
 from collections import Counter
 from functools import cache
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
+from support.seeds import FILES, GOLD, document, spans
 
-from extract.load import Document, load, load_text
-from extract.segment import TableSpan, classify, is_title, segment
-
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "eval" / "docs"
-GOLD = ROOT / "eval" / "gold"
-FILES = {
-    "000": "000_cc1de7d507d20929.txt",
-    "001": "001_fe13dc1954f10c91.part-a.txt",
-    "002": "002_df651f07c846b8e4.txt",
-    "003": "003_8f17777081bc2c59.part-a.txt",
-}
-
-
-@cache
-def document(doc: str) -> Document:
-    return load(DOCS / FILES[doc])
-
-
-@cache
-def spans(doc: str) -> tuple[TableSpan, ...]:
-    return tuple(segment(document(doc)))
+from extract.load import load_text
+from extract.segment import classify, is_title, segment
 
 
 @cache

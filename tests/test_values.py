@@ -8,10 +8,9 @@ the extractor turns that doubt into a flag, so a silent wrong choice is a bug.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
-from pathlib import Path
 
 import pytest
+from support.seeds import lines
 
 from extract.repair import clean_cell
 from extract.values import (
@@ -26,19 +25,6 @@ from extract.values import (
     score_in,
     split_code,
 )
-
-DOCS = Path(__file__).resolve().parents[1] / "eval" / "docs"
-FILES = {
-    "000": "000_cc1de7d507d20929.txt",
-    "001": "001_fe13dc1954f10c91.part-a.txt",
-    "002": "002_df651f07c846b8e4.txt",
-    "003": "003_8f17777081bc2c59.part-a.txt",
-}
-
-
-@cache
-def lines(doc: str) -> tuple[str, ...]:
-    return tuple((DOCS / FILES[doc]).read_text(encoding="utf-8").split("\n"))
 
 
 def cells(doc: str, number: int) -> list[str]:
