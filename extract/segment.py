@@ -163,13 +163,6 @@ def _header_blocks(cleaned: list[list[str]]) -> list[int]:
     return blocks
 
 
-def _name_row_or(cleaned: list[list[str]], first: int, last: int) -> int:
-    for number in range(first, last + 1):
-        if any(normalise(cell).startswith(_NAME_LABELS) for cell in cleaned[number - 1]):
-            return min(number, first)
-    return first
-
-
 def is_title(cells: list[str]) -> bool:
     """A short line that reads as a self-evaluation table title."""
     if not cells or len(cells) > 2:
@@ -224,15 +217,6 @@ def _is_attachment_marker(cells: list[str]) -> bool:
 def _title_text(cleaned: list[list[str]], title_line: int) -> str:
     text = "".join(cleaned[title_line - 1])
     return _YEAR_NOTE.sub("", text).strip()
-
-
-def year_note(cleaned_lines: list[str]) -> int | None:
-    """The "(2024年度)" printed under a provincial title."""
-    for text in cleaned_lines:
-        found = _YEAR_NOTE.search(text)
-        if found:
-            return int(found.group(1))
-    return None
 
 
 def classify(lines: list[list[str]], title: str | None) -> str:

@@ -318,6 +318,7 @@ class SaveResult:
     records: int = 0
     failed_tables: int = 0
     reason: str = ""
+    record_ids: list[int] = field(default_factory=list)
 
 
 def start_run(store: Store, paths: Sequence[Path], backend: str) -> RunPlan:
@@ -425,6 +426,7 @@ def _insert_document(session: Session, run_id: int, document: Document, outcome:
             session.flush()
             _write_flags(session, record_row.id, item.flags)
             result.records += 1
+            result.record_ids.append(record_row.id)
         else:
             result.failed_tables += 1
     run.documents_added += 1

@@ -32,6 +32,8 @@ from extract.llm.response import CHECK_KEY, AnswerBase, AnswerCheck, Problem, Ta
 from extract.llm.settings import LLMSettings
 
 MODES = {"tools": instructor.Mode.TOOLS, "json": instructor.Mode.JSON, "md_json": instructor.Mode.MD_JSON}
+RESPONSE_MODEL = instructor.response_schema(TableAnswer)
+"""Wrapped once: instructor would otherwise wrap (and regenerate the JSON schema of) the model on every call."""
 NO_KEY = "not-needed"
 """Sent as the key to a configured base URL without one (local servers ignore it)."""
 
@@ -183,7 +185,7 @@ class LLMClient:
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         try:
             answer, completion = await self._instructor.create_with_completion(
-                messages=prompt.as_messages(), response_model=TableAnswer, max_retries=reasks,
+                messages=prompt.as_messages(), response_model=RESPONSE_MODEL, max_retries=reasks,
                 context={CHECK_KEY: check} if check is not None else None, strict=False, hooks=hooks,
                 token_budget=token_budget if check is not None else None, **options)
         except IncompleteOutputException as error:

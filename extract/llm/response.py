@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, create_model, model_validator
@@ -214,6 +215,7 @@ TableAnswer: type[AnswerBase] = create_model(  # type: ignore[call-overload]
 )
 
 
+@lru_cache(maxsize=1)
 def schema_fingerprint() -> str:
     """Changes whenever the response schema does (part of the cache key)."""
     import hashlib
