@@ -104,7 +104,7 @@ def extract(
         if store_run is not None:
             store_run.close()
     if not quiet:
-        _summary(counts, output if stream is not None else str(db))
+        _summary(counts, output if stream is not None or store_run is None else store_run.where)
     if counts["records"] == 0 and counts["errors"]:
         raise typer.Exit(1)
 

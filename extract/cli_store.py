@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from extract.pipeline import DocumentResult
-from extract.store import RunPlan, Store, StoreError, finish_run, open_store, save_outcome, start_run
+from extract.store import RunPlan, Store, StoreError, finish_run, open_store, redact_url, save_outcome, start_run
 
 err = Console(stderr=True, soft_wrap=True)
 DB_HELP = "The store: a SQLite file, or a SQLAlchemy URL (postgresql://user@host/db)."
@@ -44,6 +44,7 @@ class StoreRun:
 
     store: Store
     plan: RunPlan
+    db: str
     quiet: bool = False
     added: int = 0
     records: int = 0
@@ -52,6 +53,11 @@ class StoreRun:
     @property
     def pending(self) -> list[Path]:
         return self.plan.pending
+
+    @property
+    def where(self) -> str:
+        """The database as it may be shown (no password)."""
+        return redact_url(self.db)
 
     def save(self, path: Path, outcome: DocumentResult) -> None:
         """Store one document as soon as it is extracted (a killed run keeps what it finished)."""
@@ -88,7 +94,7 @@ def start_store_run(db: str, files: list[Path], backend: str, quiet: bool = Fals
     except StoreError as error:
         store.close()
         raise _fail(str(error)) from None
-    return StoreRun(store, plan, quiet)
+    return StoreRun(store, plan, db, quiet)
 
 
 # ---------------------------------------------------------------------------------------------- review

@@ -217,7 +217,7 @@ SAME_NAME = 95.0
 SAME_INDICATOR = 85.0
 
 
-def _same_table(a: Record, b: Record) -> bool:
+def same_table(a: Record, b: Record) -> bool:
     if not a.project_name or not b.project_name:
         return False
     planned_a, planned_b = planned_in_wan(a), planned_in_wan(b)
@@ -292,7 +292,7 @@ def check_duplicates(records: Sequence[Record]) -> list[list[Flag]]:
     for i, first in enumerate(records):
         for j in range(i + 1, len(records)):
             second = records[j]
-            if not _same_table(first, second):
+            if not same_table(first, second):
                 continue
             for own, mine, other, index in ((i, first, second, j), (j, second, first, i)):
                 differences = _compared(mine, other)

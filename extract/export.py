@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from extract.store import Change, ReviewedRecord, Store, unwrap_annotation, all_changes, flag_status, iter_records
+from extract.store import Change, ReviewedRecord, Store, all_changes, flag_status, iter_records, unwrap_annotation
 from schemas.record import Indicator, TableContent
 
 Format = Literal["jsonl", "csv", "xlsx"]

@@ -100,12 +100,13 @@ def _document_flags(document: Document, results: list[Result]) -> list:
 def flag_duplicates(earlier: list[Record], current: list[Result]) -> list[Result]:
     """Flag tables of ``current`` that repeat a table already seen (in this or an earlier document)
     with different values; records already written are left as they are."""
-    from extract.doccheck import apply_duplicate_flags
+    from extract.doccheck import apply_duplicate_flags, same_table
 
     fresh = [result for result in current if isinstance(result, Record)]
     if not fresh:
         return current
-    updated = iter(apply_duplicate_flags([*earlier, *fresh])[len(earlier):])
+    twins = [record for record in earlier if any(same_table(record, new) for new in fresh)]
+    updated = iter(apply_duplicate_flags([*twins, *fresh])[len(twins):])
     return [next(updated) if isinstance(result, Record) else result for result in current]
 
 

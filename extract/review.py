@@ -30,8 +30,21 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from extract.store import RECORD_LEVEL, Queue, QueueItem, ReviewedRecord, ReviewInputError, Store, build_queue, \
-    check_field, field_annotation, get_record, read_field, review_field, source_lines
+from extract.store import (
+    RECORD_LEVEL,
+    Queue,
+    QueueItem,
+    ReviewedRecord,
+    ReviewInputError,
+    Store,
+    build_queue,
+    check_field,
+    field_annotation,
+    get_record,
+    read_field,
+    review_field,
+    source_lines,
+)
 from schemas.paths import PathError
 from schemas.record import Flag
 
@@ -46,7 +59,7 @@ SECURITY_HEADERS = {
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -95,6 +108,10 @@ def create_app(store: Store, *, default_reviewer: str | None = None,
     def reviewer_of(request: Request) -> str:
         return unquote(request.cookies.get(REVIEWER_COOKIE, "")) or default_reviewer or ""
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/", response_class=HTMLResponse)
     def queue_page(show: str = "pending") -> HTMLResponse:
         with store.session() as session:
@@ -123,8 +140,8 @@ def create_app(store: Store, *, default_reviewer: str | None = None,
             item = next((entry for entry in queue.items if entry.key == (record_id, path)), None)
             reviewed = get_record(session, record_id) if item is not None else None
             if item is None or reviewed is None:
-                return page("message.html", 404, title="Not in the queue",
-                            message=f"record {record_id} has no flagged field {path or '(record)'!r}")
+                return page("message.html", 400 if error else 404, title="Not in the queue",
+                            message=error or f"record {record_id} has no flagged field {path or '(record)'!r}")
             context = _item_context(session, queue, item, reviewed)
         return page("item.html", 400 if error else 200, reviewer=reviewer, banner=banner or {}, error=error,
                     typed=context["value_text"] if typed is None else typed, note=note, **context)

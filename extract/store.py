@@ -32,8 +32,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, \
-    delete, event, func, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -149,6 +163,7 @@ class FlagRow(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
     fields: Mapped[list[str]] = mapped_column(JSON)
     recomputed: Mapped[bool] = mapped_column(Boolean)
+    field_rows: Mapped[list[FlagFieldRow]] = relationship(cascade="all, delete-orphan")
 
 
 class FlagFieldRow(Base):
@@ -231,7 +246,7 @@ def open_store(db: str, *, create: bool = True) -> Store:
     try:
         engine = create_engine(url)
     except (SQLAlchemyError, ImportError, ValueError) as error:
-        raise StoreError(f"cannot open database {_redact(db)}: {_first_line(error)}") from None
+        raise StoreError(f"cannot open database {redact_url(db)}: {_first_line(error)}") from None
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     store = Store(engine, url)
@@ -239,7 +254,7 @@ def open_store(db: str, *, create: bool = True) -> Store:
         _prepare_schema(store, create)
     except SQLAlchemyError as error:
         engine.dispose()
-        raise StoreError(f"cannot open database {_redact(db)}: {_first_line(error)}") from None
+        raise StoreError(f"cannot open database {redact_url(db)}: {_first_line(error)}") from None
     return store
 
 
@@ -270,12 +285,13 @@ def _prepare_schema(store: Store, create: bool) -> None:
             raise StoreError(f"the database has store schema {found}; this jixiao reads schema {SCHEMA_VERSION}")
 
 
-def _redact(db: str) -> str:
+def redact_url(db: str) -> str:
     """A URL without its password, for messages."""
     if "://" in db and "@" in db:
         scheme, rest = db.split("://", 1)
         credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+        if ":" in credentials:
+            return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
     return db
 
 
@@ -470,13 +486,11 @@ def finish_run(store: Store, run_id: int) -> RunRow:
 
 def _write_flags(session: Session, record_id: int, flags: Iterable[Flag]) -> None:
     for position, flag in enumerate(flags):
-        row = FlagRow(record_id=record_id, position=position, rule=flag.rule, severity=flag.severity,
-                      message=flag.message, values=_jsonable(flag.values), fields=list(flag.fields),
-                      recomputed=flag.rule in RULES)
-        session.add(row)
-        session.flush()
-        for path in dict.fromkeys(flag.fields or [RECORD_LEVEL]):
-            session.add(FlagFieldRow(flag_id=row.id, record_id=record_id, path=path))
+        session.add(FlagRow(record_id=record_id, position=position, rule=flag.rule, severity=flag.severity,
+                            message=flag.message, values=flag.model_dump(mode="json")["values"], fields=list(flag.fields),
+                            recomputed=flag.rule in RULES,
+                            field_rows=[FlagFieldRow(record_id=record_id, path=path)
+                                        for path in dict.fromkeys(flag.fields or [RECORD_LEVEL])]))
 
 
 def _replace_flags(session: Session, record_id: int, flags: Iterable[Flag]) -> None:
@@ -487,10 +501,6 @@ def _replace_flags(session: Session, record_id: int, flags: Iterable[Flag]) -> N
 
 def _flag_json(flag: Any) -> dict[str, Any]:
     return flag.model_dump(mode="json") if isinstance(flag, BaseModel) else {"message": str(flag)}
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return Flag(rule="x", severity="warning", message="", values=values).model_dump(mode="json")["values"]
 
 
 # ---------------------------------------------------------------------------------------------- field paths
@@ -680,8 +690,9 @@ def current_record(original: Record, changes: Sequence[Change]) -> Record:
     reviewed = {change.field for change in changes}
     record.flags = [flag for flag in record.flags
                     if flag.rule in RULES or not set(flag.fields or [RECORD_LEVEL]) <= reviewed]
-    record.corrections = [Correction(field=change.field, old=change.old, new=change.new, by=change.reviewer,
-                                     at=change.at, note=change.note) for change in corrections]
+    record.corrections = [*original.corrections,
+                          *(Correction(field=change.field, old=change.old, new=change.new, by=change.reviewer,
+                                       at=change.at, note=change.note) for change in corrections)]
     return record
 
 

@@ -122,6 +122,8 @@ def gold_answer(record: GoldRecord) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """Headers and body leave as separate writes; with Nagle on, each answer would wait ~40 ms for an ACK."""
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
@@ -206,7 +208,10 @@ class LLMTestServer:
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
+        if self._thread is not None:
+            self._http.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
         self._http.server_close()
 
     def __enter__(self) -> LLMTestServer:
