@@ -772,7 +772,7 @@ def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
     if score is None and is_numeric_cell(text) and "%" not in text:
         score = read_number(text)
     elif score is None:
-        trailing = re.search(r"(\d+(?:\.\d+)?)\s*分\s*[。.]?\s*$", text)
+        trailing = re.search(r"(\d+(?:\.\d+)?)\s*分\s*[)）]?\s*[。.]?\s*$", text)
         if trailing:
             score = read_number(trailing.group(1))
     if rate is not None:
