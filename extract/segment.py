@@ -35,6 +35,7 @@ _HEADER_LABELS = (
 )
 _LABEL_HINTS = tuple({label[i:i + 2] for label in _HEADER_LABELS for i in range(0, len(label) - 1, 2)})
 """Two-character pieces of the header labels: a line holding none of them holds no label, even garbled."""
+_HINT_PATTERN = re.compile("|".join(sorted(_LABEL_HINTS)))
 _NAME_LABELS = ("项目名称", "转移支付项目名称", "转移支付名称")
 _ANCHOR_LABELS = ("项目名称", "主管部门", "预算单位", "实施单位", "项目预算金额", "项目资金预算安排及执行进度",
                   "转移支付项目名称", "地方主管部门", "资金使用单位", "项目属性")
@@ -95,7 +96,7 @@ def _clean_line(text: str) -> list[str]:
     if not stripped:
         return []
     parts = text.split("\t")
-    if len(stripped) > 100 and len(parts) <= 2 and not any(hint in stripped for hint in _LABEL_HINTS):
+    if len(stripped) > 100 and len(parts) <= 2 and not _HINT_PATTERN.search(stripped):
         return [part.strip() for part in parts if part.strip()]
     if is_watermark(stripped):
         return []
@@ -142,7 +143,7 @@ def _header_blocks(cleaned: list[list[str]]) -> list[int]:
     """First line (1-based) of each header block: a run of label lines (gaps of at most
     ``RUN_GAP`` lines) holding at least three labels, one of them an anchor label."""
     counts = {number: _line_labels(cells) for number, cells in enumerate(cleaned, 1)
-              if cells and any(hint in cell for cell in cells for hint in _LABEL_HINTS)}
+              if cells and _HINT_PATTERN.search("\t".join(cells))}
     label_lines = sorted(number for number, found in counts.items() if found[0])
     content_index = {}
     position = 0
