@@ -67,6 +67,17 @@ def _variant_index(vocab_key: tuple[str, ...]) -> tuple[dict[str, str], list[str
     return index, choices
 
 
+@lru_cache(maxsize=None)
+def _prefix_index(vocab_key: tuple[str, ...]) -> dict[str, list[str]]:
+    """Variants by their first two characters, longest first, for the fused "label value" check."""
+    _, choices = _variant_index(vocab_key)
+    by_start: dict[str, list[str]] = {}
+    for choice in choices:
+        if len(choice) >= 2:
+            by_start.setdefault(choice[:2], []).append(choice)
+    return by_start
+
+
 @lru_cache(maxsize=100_000)
 def match_in(text: str, vocab_key: tuple[str, ...], *, threshold: float = WEAK,
              allow_prefix: bool = True) -> Match | None:
@@ -78,8 +89,8 @@ def match_in(text: str, vocab_key: tuple[str, ...], *, threshold: float = WEAK,
     if key in index:
         return Match(index[key], 100.0, key)
     if allow_prefix:
-        for choice in choices:
-            if len(choice) >= 2 and key.startswith(choice):
+        for choice in _prefix_index(vocab_key).get(key[:2], ()):
+            if key.startswith(choice):
                 return Match(index[choice], 100.0, choice, remainder=_remainder_after(text, choice))
     if len(key) < 2:
         return None

@@ -205,8 +205,13 @@ def harvest_known_names(lines: list[str]) -> KnownNames:
     return _drop_variants(known)
 
 
+_WATERMARK_HINTS = frozenset("供烘拱内部为伪")
+
+
 def _clean_line(line: str) -> str:
     """The line without watermark cells and fragments (仅供内部审核 and its garbled forms)."""
+    if _WATERMARK_HINTS.isdisjoint(line):
+        return line
     return "\t".join("" if is_watermark(cell) else strip_watermark_fragments(cell) for cell in line.split("\t"))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from extract.clean import Cell, Grid, Row
@@ -342,16 +343,24 @@ def category_tokens(text: str) -> list[tuple[str, Match, float | None]]:
     return _fused_categories(key, weight)
 
 
+@lru_cache(maxsize=None)
+def _category_variants(kind: str) -> tuple[tuple[str, str], ...]:
+    """(variant, canonical) of one category level, longest first, for finding several in one cell."""
+    from extract.match import vocabulary
+
+    categories = vocabulary("categories")[kind]
+    pairs = {(normalise(v), c) for c, vs in categories.items() if not c.startswith("_") for v in [c, *vs]
+             if len(normalise(v)) >= 4}
+    return tuple(sorted(pairs, key=lambda item: (-len(item[0]), item[0])))
+
+
 def _fused_categories(key: str, weight: float | None) -> list[tuple[str, Match, float | None]]:
     from extract.match import vocabulary
 
     found: list[tuple[int, str, Match]] = []
-    categories = vocabulary("categories")
     taken = [False] * len(key)
     for kind in ("level2", "level1"):
-        variants = sorted(((normalise(v), c) for c, vs in categories[kind].items() if not c.startswith("_")
-                           for v in [c, *vs] if len(normalise(v)) >= 4), key=lambda item: -len(item[0]))
-        for variant, canonical in variants:
+        for variant, canonical in _category_variants(kind):
             start = key.find(variant)
             while start >= 0:
                 if not any(taken[start:start + len(variant)]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,8 +24,12 @@ class PathError(ValueError):
 
 def parse_path(path: str) -> list[str | int]:
     """Split ``indicators[3].actual`` into ``["indicators", 3, "actual"]``."""
+    return list(_parse_path(path))
+
+
+@lru_cache(maxsize=50_000)
+def _parse_path(path: str) -> tuple[str | int, ...]:
     steps: list[str | int] = []
-    position = 0
     for part in path.split("."):
         if not part:
             raise PathError(f"empty step in field path {path!r}")
@@ -36,8 +41,7 @@ def parse_path(path: str) -> list[str | int]:
             steps.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         if consumed != len(part):
             raise PathError(f"cannot read field path {path!r}")
-        position += len(part) + 1
-    return steps
+    return tuple(steps)
 
 
 def format_path(steps: list[str | int]) -> str:
