@@ -45,13 +45,24 @@ def _root(
 def extract(
     paths: Annotated[list[Path], typer.Argument(help="OCR text files or folders of them.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Where to write the records (JSON Lines); - for stdout.")] = "-",
-    backend: Annotated[str, typer.Option(help="rules (offline, the default), llm or hybrid.")] = "rules",
+    backend: Annotated[str, typer.Option(help="auto (hybrid when an LLM endpoint is configured, else rules), "
+                                              "rules (offline), llm or hybrid.")] = "auto",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
     known_names_file: Annotated[Path | None, typer.Option(
         "--known-names", help="Known unit/department names: one a line, or CSV name,code.")] = None,
     db: Annotated[str | None, typer.Option(
         "--db", help="Store documents, records and flags in this database (SQLite file or SQLAlchemy URL) for "
                      "review; documents already stored are skipped. Records go to -o only if it names a file.")] = None,
+    llm_all: Annotated[bool, typer.Option("--llm-all", help="hybrid: send every table to the LLM, not only "
+                                                            "those the checks flag.")] = False,
+    max_tokens_total: Annotated[int | None, typer.Option(
+        "--max-tokens-total", min=1, help="Token budget of the run: no table is sent once it is spent.")] = None,
+    model: Annotated[str | None, typer.Option(help="LLM model (else JIXIAO_MODEL or the config file).")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible endpoint (else OPENAI_BASE_URL or the config file).")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="LLM calls at a time (else JIXIAO_CONCURRENCY, 4).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Where LLM answers are cached (else JIXIAO_CACHE_DIR, "
+                                                        "~/.cache/jixiao/llm).")] = None,
 ) -> None:
     """Find every self-evaluation table in the documents and write one record per table."""
     known_names = _load_known_names(known_names_file)
@@ -63,9 +74,10 @@ def extract(
     if not files:
         err.print("[red]error:[/] no text files found in the given folders (looked for .txt, .text, .md, .tsv)")
         raise typer.Exit(2)
-    if backend != "rules":
-        err.print(f"[red]error:[/] backend {backend!r} is not available yet; use --backend rules")
-        raise typer.Exit(2)
+    from extract.cli_llm import llm_session_for, print_llm_usage
+
+    backend, llm = llm_session_for(backend, err, llm_all=llm_all, max_tokens_total=max_tokens_total, model=model,
+                                   base_url=base_url, concurrency=concurrency, cache_dir=cache_dir)
     store_run = None
     if db is not None:
         from extract.cli_store import start_store_run
@@ -79,7 +91,9 @@ def extract(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=not show_progress, transient=True) as progress:
             task = progress.add_task("extracting", total=len(files))
-            for path, outcome in zip(files, iter_paths(files, backend, known_names=known_names)):
+            if llm is not None:
+                llm.progress = lambda done, total: progress.update(task, description=f"LLM: {done}/{total} tables")
+            for path, outcome in zip(files, iter_paths(files, backend, known_names=known_names, llm=llm)):
                 counts["documents"] += 1
                 if store_run is not None:
                     store_run.save(path, outcome)
@@ -105,6 +119,8 @@ def extract(
             store_run.close()
     if not quiet:
         _summary(counts, output if stream is not None or store_run is None else store_run.where)
+        if llm is not None:
+            print_llm_usage(err, llm)
     if counts["records"] == 0 and counts["errors"]:
         raise typer.Exit(1)
 

@@ -5,10 +5,13 @@ an extractor doubt (an ``extract-*`` flag other than the purely informational on
 ``NOT_ROUTED``) or a numeric-rule flag of severity error. Warnings about the
 document's own content (an indicator short of its target, no grade stated, a narrative
 quoting another rate) do not: an LLM reading the same text cannot change them.
-``--llm-all`` sends every table.
+``--llm-all`` sends every table. The LLM's answer is re-asked only about the fields the
+routing flags name (``doubted_fields``): elsewhere the rules' reading stands and the
+reconciliation below checks the LLM's values, so re-asks there would spend calls twice.
 
 Reconciling (``reconcile``) compares the two readings leaf by leaf, indicators paired
-by name (order-preserving) and category scores by level1:
+by name (order-preserving; rows whose values agree pair even when a name was misread)
+and category scores by level1 (or by equal weight and score):
 
 - the same value (numbers equal, texts equal after normalisation, long texts ≥ 90 %
   alike): confident; an extractor doubt about that field is resolved;
@@ -24,6 +27,7 @@ pipeline has one entry point for both LLM backends.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import re
@@ -37,16 +41,31 @@ from rapidfuzz import fuzz
 from extract import __version__
 from extract.clean import Grid, clean
 from extract.draft import EXTRACTOR_RULE_PREFIX
-from extract.llm.grounding import TableIndex, ground_value, normalise, severity_of
+from extract.llm.grounding import (
+    TableIndex,
+    ground_value,
+    normalise,
+    printed_level2,
+    severity_of,
+)
 from extract.llm.prompting import Prompt, TableText, render_prompt, table_text
 from extract.llm.records import fallback_flag, llm_record, with_flag
 from extract.llm.response import AnswerCheck
 from extract.llm.runner import LLMSession, TableReply, TableRequest
+from extract.llm.settings import LLMSettings, SettingsError
 from extract.load import Document
 from extract.rules import extract_rules
 from extract.segment import TableSpan
 from schemas.paths import PathError, get_path, set_path
-from schemas.record import ErrorEntry, Evidence, ExtractorInfo, Flag, Record, TableContent
+from schemas.record import (
+    ErrorEntry,
+    Evidence,
+    ExtractorInfo,
+    Flag,
+    FundLine,
+    Record,
+    TableContent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +81,36 @@ CLOSE_TEXT_RATIO = 50.0
 """An unprinted LLM wording this close to the rules' printed one is flagged, not dropped silently:
 it may be a repair of OCR damage (每大 → 每天) that the text cannot confirm."""
 
-Finish = Callable[[Record, Document], Record]
 Result = Record | ErrorEntry
 
 
 # ---------------------------------------------------------------------------------------------- routing
 
 
-def needs_llm(record: Record) -> list[str]:
-    """Why a checked rules record should be read again by the LLM ([] when the rules suffice)."""
+def routes(flag: Flag) -> bool:
+    """Does this flag send its table to the LLM? Extractor doubts and numeric-rule errors do."""
     from extract.verify import RULES
 
-    reasons = set()
+    if flag.rule.startswith(EXTRACTOR_RULE_PREFIX):
+        return flag.rule not in NOT_ROUTED
+    return flag.rule in RULES and flag.severity == "error"
+
+
+def needs_llm(record: Record) -> list[str]:
+    """Why a checked rules record should be read again by the LLM ([] when the rules suffice)."""
+    return sorted({flag.rule for flag in record.flags if routes(flag)})
+
+
+def doubted_fields(record: Record) -> frozenset[str] | None:
+    """The fields the routing flags name (the LLM's answer matters there); None: the whole table."""
+    fields: set[str] = set()
     for flag in record.flags:
-        if flag.rule.startswith(EXTRACTOR_RULE_PREFIX) and flag.rule not in NOT_ROUTED:
-            reasons.add(flag.rule)
-        elif flag.rule in RULES and flag.severity == "error":
-            reasons.add(flag.rule)
-    return sorted(reasons)
+        if not routes(flag):
+            continue
+        if not flag.fields or any(path in ("source", "template") for path in flag.fields):
+            return None
+        fields.update(flag.fields)
+    return frozenset(fields) or None
 
 
 # ---------------------------------------------------------------------------------------------- batch
@@ -95,17 +126,32 @@ class _Plan:
     rules: Record | None = None
     request: TableRequest | None = None
     reasons: list[str] = field(default_factory=list)
+    known: Any = None
+    reply: Any = None
+    """The pending reply (an asyncio future) while the batch runs."""
     error: ErrorEntry | None = None
 
 
-def _known_names(document: Document, memo: dict[int, dict[str, int | None]]) -> dict[str, int | None]:
+def _known_names(document: Document, memo: dict[int, Any]) -> Any:
+    """The names the document states in full (``extract.names.KnownNames``), harvested once per document."""
     key = id(document)
     if key not in memo:
         from extract.names import harvest_known_names
 
-        memo[key] = {known.name: (known.lines[0] if known.lines else None)
-                     for known in harvest_known_names(document.lines)}
+        memo[key] = harvest_known_names(document.lines)
     return memo[key]
+
+
+def _checked(record: Record, known: Any) -> Record:
+    """Names completed from the document's own and the numeric rules run: what routing reads."""
+    from extract.names import canonicalise_names
+    from extract.verify import apply_verification
+
+    return apply_verification(canonicalise_names(record, known))
+
+
+def _name_lines(known: Any) -> dict[str, int | None]:
+    return {name.name: (name.lines[0] if name.lines else None) for name in known}
 
 
 def _error(plan: _Plan, stage: str, error: BaseException) -> ErrorEntry:
@@ -115,51 +161,84 @@ def _error(plan: _Plan, stage: str, error: BaseException) -> ErrorEntry:
                       stage=stage, message=message)
 
 
-def prepare(document: Document, span: TableSpan, backend: str, session: LLMSession, finish: Finish,
-            memo: dict[int, dict[str, int | None]]) -> _Plan:
+def prepare(document: Document, span: TableSpan, backend: str, session: LLMSession,
+            memo: dict[int, Any]) -> _Plan:
     """Clean the table, run the rules where hybrid needs them, and build the LLM request if one is due."""
     plan = _Plan(document, span)
     try:
         plan.grid = clean(document, span)
         plan.table = table_text(plan.grid)
-        plan.index = TableIndex(plan.table, _known_names(document, memo))
+        plan.known = _known_names(document, memo)
+        plan.index = TableIndex(plan.table, _name_lines(plan.known))
+        focus: frozenset[str] | None = None
         if backend == "hybrid":
-            plan.rules = finish(extract_rules(plan.grid), document)
+            plan.rules = _checked(extract_rules(plan.grid), plan.known)
             plan.reasons = ["--llm-all"] if session.llm_all else needs_llm(plan.rules)
+            focus = None if session.llm_all else doubted_fields(plan.rules)
         if backend == "llm" or plan.reasons:
-            plan.request = TableRequest(render_prompt(plan.table), AnswerCheck(plan.table, plan.index))
+            plan.request = TableRequest(render_prompt(plan.table), AnswerCheck(plan.table, plan.index, focus=focus))
     except Exception as error:  # noqa: BLE001 - one broken table never stops the batch
         log.debug("table preparation failed", exc_info=True)
         plan.error = _error(plan, "extract", error)
     return plan
 
 
-def extract_with_llm(items: Sequence[tuple[Document, TableSpan]], backend: str, session: LLMSession | None,
-                     finish: Finish) -> list[Result]:
-    """Every table of ``items`` with the ``llm`` or ``hybrid`` backend, LLM calls batched concurrently.
+def extract_with_llm(items: Sequence[tuple[Document, TableSpan]], backend: str,
+                     session: LLMSession | None) -> list[Result]:
+    """Every table of ``items`` with the ``llm`` or ``hybrid`` backend, LLM calls made concurrently.
 
-    ``finish`` is the pipeline's name matching and verification; results come back in order.
+    Tables are prepared one after the other and each due request is submitted at once, so the
+    first calls are in flight while later tables are still being read; replies are assembled as
+    they arrive. Records come back in order, before the pipeline's final name matching and
+    verification (which adds a user's list of known names); hybrid checks the rules' reading
+    itself to route the table.
     """
     if backend not in LLM_BACKENDS:
         raise ValueError(f"backend {backend!r} is not an LLM backend")
-    session = session or LLMSession.from_environment()
-    memo: dict[int, dict[str, int | None]] = {}
-    plans = [prepare(document, span, backend, session, finish, memo) for document, span in items]
-    requests = [plan.request for plan in plans if plan.request is not None]
-    try:
-        replies = iter(session.ask_all(requests))
-    except Exception as error:  # noqa: BLE001 - no endpoint, a broken client: every table falls back
-        log.debug("LLM batch failed", exc_info=True)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        replies = iter([TableReply(request, "failed", error=reason) for request in requests])
-    results: list[Result] = []
-    for plan in plans:
-        reply = next(replies) if plan.request is not None else None
-        results.append(_result(plan, reply, backend, session, finish))
-    return results
+    unavailable: str | None = None
+    if session is None:
+        try:
+            session = LLMSession.from_environment()
+        except SettingsError as error:
+            # A stand-in that is never asked (the environment's settings are what is broken).
+            session, unavailable = LLMSession(LLMSettings.model_construct(no_cache=True)), str(error)
+    active = session
+    return active.run(lambda: _extract_async(items, backend, active, unavailable))
 
 
-def _result(plan: _Plan, reply: TableReply | None, backend: str, session: LLMSession, finish: Finish) -> Result:
+async def _extract_async(items: Sequence[tuple[Document, TableSpan]], backend: str, session: LLMSession,
+                         unavailable: str | None) -> list[Result]:
+    memo: dict[int, Any] = {}
+    if unavailable is None:
+        try:
+            async with session.batch() as batch:
+                plans = []
+                for document, span in items:
+                    plan = prepare(document, span, backend, session, memo)
+                    if plan.request is not None:
+                        plan.reply = batch.submit(plan.request)
+                    plans.append(plan)
+                    await asyncio.sleep(0)
+                # Each reply is assembled as soon as it arrives, while the others are still in flight.
+                results: list[Result | None] = [None if plan.reply is not None else
+                                                _result(plan, None, backend, session) for plan in plans]
+                waiting = {plan.reply: position for position, plan in enumerate(plans) if plan.reply is not None}
+                while waiting:
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    for future in done:
+                        position = waiting.pop(future)
+                        results[position] = _result(plans[position], future.result(), backend, session)
+                return [result for result in results if result is not None]
+        except Exception as error:  # noqa: BLE001 - no endpoint, a broken client: every table falls back
+            log.debug("LLM batch failed", exc_info=True)
+            text = str(error).strip().splitlines()
+            unavailable = text[0] if text else type(error).__name__
+    plans = [prepare(document, span, backend, session, memo) for document, span in items]
+    return [_result(plan, TableReply(plan.request, "failed", error=unavailable) if plan.request else None,
+                    backend, session) for plan in plans]
+
+
+def _result(plan: _Plan, reply: TableReply | None, backend: str, session: LLMSession) -> Result:
     if plan.error is not None:
         return plan.error
     assert plan.grid is not None and plan.index is not None
@@ -168,14 +247,16 @@ def _result(plan: _Plan, reply: TableReply | None, backend: str, session: LLMSes
             assert plan.rules is not None
             return _stamped(plan.rules, "hybrid", None, None)
         if reply.answer is None:
-            rules = plan.rules if plan.rules is not None else finish(extract_rules(plan.grid), plan.document)
+            rules = plan.rules if plan.rules is not None else extract_rules(plan.grid)
             return with_flag(rules, fallback_flag(reply))
         model = session.settings.model_name
-        llm = finish(llm_record(reply, plan.index, model, backend), plan.document)
+        llm = llm_record(reply, plan.index, model, backend)
         if backend == "llm":
             return llm
         assert plan.rules is not None
-        return reconcile(plan.rules, llm, plan.index, reply.request.prompt, model)
+        from extract.names import canonicalise_names
+
+        return reconcile(plan.rules, canonicalise_names(llm, plan.known), plan.index, reply.request.prompt, model)
     except Exception as error:  # noqa: BLE001
         log.debug("table assembly failed", exc_info=True)
         return _error(plan, "extract", error)
@@ -227,7 +308,8 @@ def indicator_similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Name similarity; rows whose names differ but whose values agree still pair (a misread name)."""
     first, second = normalise(a.get("name") or ""), normalise(b.get("name") or "")
     score = fuzz.ratio(first, second) if first and second else 0.0
-    if score < ALIGN_MIN_SIMILARITY and _agreeing(a, b, ("target", "adjusted_target", "actual", "weight", "score")) >= 2:
+    values = ("target", "adjusted_target", "actual", "weight", "score")
+    if score < ALIGN_MIN_SIMILARITY and _agreeing(a, b, values) >= 2:
         return VALUE_MATCH_SIMILARITY
     return score
 
@@ -348,30 +430,31 @@ class _Reconciler:
         self.from_llm: set[str] = set()
         self.settled: set[str] = set()
         self.flags: list[Flag] = []
+        self._base_record: Record | None = None
 
     def _merge_items(self, key: str, similarity: Callable[[dict[str, Any], dict[str, Any]], float]) -> None:
         left = self.rules_data[key]
         right = [item for index, item in enumerate(self.llm_data[key]) if self._llm_item_printed(key, index, item)]
         kept = [index for index, item in enumerate(self.llm_data[key]) if self._llm_item_printed(key, index, item)]
-        order = [(r, kept[l] if l is not None else None)
-                 for r, l in merged_order(len(left), len(right), align(left, right, similarity))]
+        order = [(r, kept[j] if j is not None else None)
+                 for r, j in merged_order(len(left), len(right), align(left, right, similarity))]
         right = self.llm_data[key]
         self.maps_rules[key] = {r: k for k, (r, _) in enumerate(order) if r is not None}
-        self.maps_llm[key] = {l: k for k, (_, l) in enumerate(order) if l is not None}
-        self.merged[key] = [copy.deepcopy(left[r]) if r is not None else copy.deepcopy(right[l])  # type: ignore[index]
-                            for r, l in order]
-        for k, (r, l) in enumerate(order):
-            item = left[r] if r is not None else right[l]  # type: ignore[index]
+        self.maps_llm[key] = {j: k for k, (_, j) in enumerate(order) if j is not None}
+        self.merged[key] = [copy.deepcopy(left[r]) if r is not None else copy.deepcopy(right[j])  # type: ignore[index]
+                            for r, j in order]
+        for k, (r, j) in enumerate(order):
+            item = left[r] if r is not None else right[j]  # type: ignore[index]
             for name in item:
                 path = f"{key}[{k}].{name}"
                 rules_path = f"{key}[{r}].{name}" if r is not None else None
-                llm_path = f"{key}[{l}].{name}" if l is not None else None
+                llm_path = f"{key}[{j}].{name}" if j is not None else None
                 self.leaves.append(_Leaf(path, rules_path, llm_path, left[r][name] if r is not None else None,
-                                         right[l][name] if l is not None else None))
-            if l is None:
+                                         right[j][name] if j is not None else None))
+            if j is None:
                 self._flag_one_sided(key, k, item, "the rules extractor", "the LLM")
             elif r is None:
-                self._take_llm_item(key, k, l, item)
+                self._take_llm_item(key, k, j, item)
 
     def _llm_item_printed(self, key: str, index: int, item: dict[str, Any]) -> bool:
         """An LLM row counts only if what identifies it is printed (a name, or a category's numbers)."""
@@ -380,11 +463,11 @@ class _Reconciler:
                    ground_value(f"{key}[{index}].{name}", item[name], self.llm_data, self.index).grounded
                    for name in names)
 
-    def _take_llm_item(self, key: str, k: int, l: int, item: dict[str, Any]) -> None:
+    def _take_llm_item(self, key: str, k: int, j: int, item: dict[str, Any]) -> None:
         """A row only the LLM read: kept with its printed values only, and flagged."""
         for name, value in item.items():
             path = f"{key}[{k}].{name}"
-            if value is not None and not ground_value(f"{key}[{l}].{name}", value, self.llm_data,
+            if value is not None and not ground_value(f"{key}[{j}].{name}", value, self.llm_data,
                                                       self.index).grounded:
                 self.merged[key][k][name] = None
             self.from_llm.add(path)
@@ -431,11 +514,24 @@ class _Reconciler:
 
         levels = _LEVEL.match(path)
         if levels:
-            return not _levels_agree(base, int(levels.group(1)), levels.group(2), value)
-        candidate = copy.deepcopy(base)
-        _write(candidate, path, value)
-        record = Record.model_validate({**candidate, "evidence": {}, "flags": [], "extractor": None})
-        return any(flag.severity == "error" and path in flag.fields for flag in verify(record))
+            position, key = int(levels.group(1)), levels.group(2)
+            printed = printed_level2(base, self.index, position) if key == "level2" else None
+            return not _levels_agree(base, position, key, value) or (printed is not None and printed[1] != value)
+        if self._base_record is None:
+            self._base_record = Record.model_validate({**base, "evidence": {}, "flags": [], "extractor": None})
+        record = self._base_record
+        line = path.split(".")[1] if path.startswith("funds.") and path.count(".") == 2 else ""
+        missing_line = bool(line) and getattr(record.funds, line) is None
+        if missing_line:
+            setattr(record.funds, line, FundLine())
+        old = get_path(record, path)
+        try:
+            set_path(record, path, value)
+            return any(flag.severity == "error" and path in flag.fields for flag in verify(record))
+        finally:
+            set_path(record, path, old)
+            if missing_line:
+                setattr(record.funds, line, None)
 
     def _decide(self, leaf: _Leaf, base: dict[str, Any]) -> None:
         rules_ok = self._grounded(leaf, "rules") and not self._breaks_rules(base, leaf.path, leaf.rules)
@@ -492,6 +588,12 @@ def reconcile(rules: Record, llm: Record, index: TableIndex, prompt: Prompt, mod
             target = remap_path(path, maps)
             if target is not None and (target in work.from_llm) == from_llm:
                 evidence[target] = found
+    for path in work.from_llm:
+        value = _read(merged, path)
+        if path not in evidence and value is not None:
+            located = ground_value(path, value, merged, index)
+            if located.evidence is not None:
+                evidence[path] = located.evidence
     flags: list[Flag] = []
     for flag in rules.flags:
         moved = _remap_flag(flag, work.maps_rules)

@@ -57,7 +57,7 @@ def extract_document(document: Document, backend: str = "rules", *, post: Callab
     outcome, spans = _start_document(document)
     if spans is None:
         return outcome
-    results = _extract_spans([(document, span) for span in spans], backend, llm=llm, known_names=known_names)
+    results = _extract_spans([(document, span) for span in spans], backend, llm=llm)
     return _complete_document(outcome, document, results, post, known_names)
 
 
@@ -126,15 +126,13 @@ def _finish(result: Result, document: Document, post: Callable[[Record], Record]
 LLM_BACKENDS = ("llm", "hybrid")
 
 
-def _extract_spans(items: list[tuple[Document, TableSpan]], backend: str, *, llm=None,
-                   known_names=None) -> list[Result]:
+def _extract_spans(items: list[tuple[Document, TableSpan]], backend: str, *, llm=None) -> list[Result]:
     """Tables one by one for the rules; for the LLM backends one batch, its calls made concurrently."""
     if backend not in LLM_BACKENDS:
         return [extract_span(document, span, backend) for document, span in items]
     from extract.hybrid import extract_with_llm
 
-    return extract_with_llm(items, backend, llm,
-                            lambda record, document: _match_and_verify(record, document, known_names))
+    return extract_with_llm(items, backend, llm)
 
 
 def extract_span(document: Document, span: TableSpan, backend: str = "rules", *, llm=None) -> Result:
@@ -212,6 +210,7 @@ def iter_paths(paths: list[Path], backend: str = "rules", *, known_names=None, l
 
 
 def _iter_paths_batched(paths: list[Path], backend: str, *, known_names=None, llm=None) -> Iterator[DocumentResult]:
+    """Load and segment every document, extract all their tables in one LLM batch, then finish each."""
     started: list[tuple[DocumentResult, Document | None, list[TableSpan]]] = []
     for path in paths:
         try:
@@ -223,7 +222,7 @@ def _iter_paths_batched(paths: list[Path], backend: str, *, known_names=None, ll
         outcome, spans = _start_document(document)
         started.append((outcome, document if spans is not None else None, spans or []))
     items = [(document, span) for _, document, spans in started if document is not None for span in spans]
-    results = iter(_extract_spans(items, backend, llm=llm, known_names=known_names))
+    results = iter(_extract_spans(items, backend, llm=llm))
     seen: list[Record] = []
     for outcome, document, spans in started:
         if document is not None:

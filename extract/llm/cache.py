@@ -1,9 +1,11 @@
 """Answers on disk, so that a rerun over the same tables makes no LLM call at all.
 
 The key is a hash of everything that decides the answer: the model, the prompt's
-version and template digest, the response schema's fingerprint and the rendered
-table text. One JSON file per key (``<dir>/ab/abcdef….json``), written atomically; a
-file that cannot be read is treated as a miss, never as an error.
+version and template digest, the response schema's fingerprint, the rendered table
+text and which checks the answer had to pass (an answer re-asked about every field is
+not the answer re-asked only about the hybrid's doubted fields). One JSON file per key
+(``<dir>/ab/abcdef….json``), written atomically; a file that cannot be read is treated
+as a miss, never as an error.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 
 
-def cache_key(*, model: str, prompt_version: str, template_digest: str, schema: str, table_text: str) -> str:
+def cache_key(*, model: str, prompt_version: str, template_digest: str, schema: str, table_text: str,
+              checks: str = "all") -> str:
+    """``checks`` names the validation the answer passed ("all", "none", or the hybrid's field focus)."""
     material = json.dumps({"format": CACHE_FORMAT, "model": model, "prompt": prompt_version,
-                           "template": template_digest, "schema": schema, "table": table_text},
+                           "template": template_digest, "schema": schema, "table": table_text, "checks": checks},
                           ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 

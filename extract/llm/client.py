@@ -24,11 +24,21 @@ from typing import Any
 import httpx2
 import instructor
 import openai
-from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from instructor.core.exceptions import (
+    IncompleteOutputException,
+    InstructorRetryException,
+)
 from instructor.core.hooks import Hooks
 
 from extract.llm.prompting import Prompt
-from extract.llm.response import CHECK_KEY, AnswerBase, AnswerCheck, Problem, TableAnswer, parse_leniently
+from extract.llm.response import (
+    CHECK_KEY,
+    AnswerBase,
+    AnswerCheck,
+    Problem,
+    TableAnswer,
+    parse_leniently,
+)
 from extract.llm.settings import LLMSettings
 
 MODES = {"tools": instructor.Mode.TOOLS, "json": instructor.Mode.JSON, "md_json": instructor.Mode.MD_JSON}
@@ -185,7 +195,8 @@ class LLMClient:
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         try:
             answer, completion = await self._instructor.create_with_completion(
-                messages=prompt.as_messages(), response_model=RESPONSE_MODEL, max_retries=reasks,
+                messages=prompt.as_messages(),  # type: ignore[arg-type]  # plain role/content dicts
+                response_model=RESPONSE_MODEL, max_retries=reasks,
                 context={CHECK_KEY: check} if check is not None else None, strict=False, hooks=hooks,
                 token_budget=token_budget if check is not None else None, **options)
         except IncompleteOutputException as error:

@@ -266,7 +266,7 @@ def ground_value(path: str, value: Any, data: dict[str, Any], index: TableIndex)
 
 
 ROW_FIELDS = ("target", "adjusted_target", "actual", "weight", "score")
-ROW_REACH = 2
+ROW_REACH = 0
 """A row's values may sit up to this many lines from its name (cells wrapped by the OCR)."""
 
 
@@ -291,6 +291,27 @@ def off_row_fields(data: dict[str, Any], index: TableIndex, position: int) -> li
         if ground_value(path, value, data, index).grounded:
             off.append(path)
     return off
+
+
+def printed_level2(data: dict[str, Any], index: TableIndex, position: int) -> tuple[int, str] | None:
+    """(line, category) when the indicator's own row prints exactly one second-level category label.
+
+    Rows that print none inherit their category from a merged cell above and are not judged here.
+    """
+    from extract.match import canonical_level2
+
+    name = ((data.get("indicators") or [])[position]).get("name")
+    lines = index.text_lines(name) if name else []
+    if len(lines) != 1:
+        return None
+    row = next((line for line in index.table.lines if line.number == lines[0]), None)
+    labels = set()
+    for cell in row.cells if row is not None else ():
+        if cell.strip() and normalise(cell) != normalise(name):
+            found = canonical_level2(cell)
+            if found is not None and not found.weak:
+                labels.add(found.canonical)
+    return (lines[0], labels.pop()) if len(labels) == 1 else None
 
 
 def ground(data: dict[str, Any], index: TableIndex) -> dict[str, Grounding]:

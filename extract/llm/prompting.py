@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from string import Template
 
@@ -121,7 +121,7 @@ _SECTION = re.compile(r"^=== (system|user) ===\s*$", re.MULTILINE)
 _VERSION = re.compile(r"^version:\s*(\S+)\s*$", re.MULTILINE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(template: str) -> PromptTemplate:
     """``prompts/<template>.txt``: a ``version:`` line, then ``=== system ===`` and ``=== user ===``."""
     name = template if template in ("city-project", "province-project", "transfer-payment") else "other"

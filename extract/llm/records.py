@@ -29,7 +29,8 @@ def llm_record(reply: TableReply, index: TableIndex, model: str, backend: str = 
     table = reply.request.prompt.table
     data = reply.answer.model_dump(mode="json")
     record = answer_record(data, table)
-    located = ground(data, index)
+    check = reply.request.check
+    located = check.locate(data) if check is not None else ground(data, index)
     record.evidence = evidence_of(located)
     record.flags = ungrounded_flags(located, table) + instruction_flags(index)
     if reply.status == "unconfirmed":

@@ -29,12 +29,26 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from extract.llm.grounding import TableIndex, describe_ungrounded, ground, off_row_fields
+from extract.llm.grounding import (
+    Grounding,
+    TableIndex,
+    describe_ungrounded,
+    ground,
+    off_row_fields,
+    printed_level2,
+)
 from extract.llm.prompting import TableText
 from extract.match import level1_of, vocabulary
+from schemas.paths import iter_leaves
 from schemas.record import Record, Source, TableContent
 
 EXCLUDED_FIELDS = ("format_version", "source", "template")
@@ -74,15 +88,26 @@ class AnswerCheck:
 
     table: TableText
     index: TableIndex
+    focus: frozenset[str] | None = None
+    """Hybrid: only problems touching these fields (list indices ignored) make a re-ask; the rules'
+    reading stands elsewhere and reconciliation checks the LLM's values there. None: every field."""
     asked: set[tuple[Any, ...]] = field(default_factory=set)
     rounds: int = 0
+    _located: tuple[str, dict[str, Grounding]] | None = field(default=None, repr=False)
+
+    def locate(self, data: dict[str, Any]) -> dict[str, Grounding]:
+        """Grounding of an answer dump; the last one is kept, since the record is built from it next."""
+        key = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        if self._located is None or self._located[0] != key:
+            self._located = (key, ground(data, self.index))
+        return self._located[1]
 
     def problems(self, answer: BaseModel) -> list[Problem]:
         """Every problem of the answer (no memory)."""
         data = answer.model_dump(mode="json")
         found: list[Problem] = []
         found.extend(_vocabulary_problems(data))
-        located = ground(data, self.index)
+        located = self.locate(data)
         ungrounded = set()
         for grounding in located.values():
             if not grounding.grounded:
@@ -95,16 +120,50 @@ class AnswerCheck:
         return found
 
     def review(self, answer: BaseModel) -> list[Problem]:
-        """The problems not raised before for this table; they are remembered as raised."""
+        """The problems not raised before for this table (at most ``MAX_LISTED_PROBLEMS``, the ones the
+        message names); they are remembered as raised, the rest wait for the next round."""
         self.rounds += 1
-        fresh = [problem for problem in self.problems(answer) if problem.key not in self.asked]
-        self.asked.update(problem.key for problem in fresh)
-        return fresh
+        fresh = [problem for problem in self.problems(answer) if problem.key not in self.asked
+                 and self._in_focus(problem)]
+        listed = fresh[:MAX_LISTED_PROBLEMS]
+        self.asked.update(problem.key for problem in listed)
+        return listed
+
+
+    def _in_focus(self, problem: Problem) -> bool:
+        if self.focus is None:
+            return True
+        wanted = {_unindexed(path) for path in self.focus}
+        return any(_unindexed(path) == target or _unindexed(path).startswith((target + ".", target + "["))
+                   or target.startswith(_unindexed(path) + ".") for path in problem.fields for target in wanted)
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _unindexed(path: str) -> str:
+    return _INDEX.sub("[]", path)
+
+
+_CATEGORY_PATH = re.compile(r"^(indicators\[\d+\]\.level[12]|category_scores\[\d+\]\.level1)$")
 
 
 def _vocabulary_problems(data: dict[str, Any]) -> list[Problem]:
     categories = vocabulary("categories")
     problems = []
+    names = set(categories["level1"]) | set(categories["level2"])
+    for path, value in iter_leaves(data):
+        if isinstance(value, str) and value in names and not _CATEGORY_PATH.match(path):
+            problems.append(Problem(("category-as-text", path, value), (path,),
+                                    f"`{path}` = {value!r} is an indicator category, not this field's text",
+                                    "vocabulary"))
+    used = {indicator.get("level1") for indicator in data.get("indicators") or []}
+    for position, category in enumerate(data.get("category_scores") or []):
+        level1 = category.get("level1")
+        if level1 is not None and used and level1 not in used:
+            path = f"category_scores[{position}].level1"
+            problems.append(Problem(("category-unused", path, level1), (path,),
+                                    f"`{path}` = {level1!r}, but no indicator belongs to that category", "vocabulary"))
     for index, indicator in enumerate(data.get("indicators") or []):
         for key in ("level1", "level2"):
             value = indicator.get(key)
@@ -131,12 +190,33 @@ def _row_problems(data: dict[str, Any], index: TableIndex) -> list[Problem]:
                                     f"{named}: printed in the table, but not on the row of the indicator "
                                     f"{indicator.get('name')!r}; take the values from that indicator's own row", "row"))
         level1, level2 = indicator.get("level1"), indicator.get("level2")
+        printed = printed_level2(data, index, position) if level2 else None
+        if printed is not None and printed[1] != level2:
+            path = f"indicators[{position}].level2"
+            problems.append(Problem(("row-level2", position, level2), (path,),
+                                    f"`{path}` = {level2!r}, but the indicator's row (line {printed[0]}) prints "
+                                    f"the category {printed[1]!r}", "row"))
         implied = level1_of(level2) if level2 else None
         if level1 and implied and implied != level1:
             fields = (f"indicators[{position}].level1", f"indicators[{position}].level2")
             problems.append(Problem(("levels", position, level1, level2), fields,
                                     f"`{fields[0]}` = {level1!r} and `{fields[1]}` = {level2!r} do not belong "
                                     f"together ({level2} is under {implied})", "levels"))
+    names: dict[str, int] = {}
+    for position, indicator in enumerate(data.get("indicators") or []):
+        name = indicator.get("name")
+        copied = [key for key in ("target", "adjusted_target", "actual") if name and indicator.get(key) == name]
+        if copied:
+            fields = (f"indicators[{position}].name",) + tuple(f"indicators[{position}].{key}" for key in copied)
+            problems.append(Problem(("name-is-value", position, name), fields,
+                                    f"{', '.join(f'`{path}`' for path in fields)}: the indicator's name repeats its "
+                                    f"own {'/'.join(copied)} {name!r}; the name is the 三级指标 text", "names"))
+        if name and name in names:
+            fields = (f"indicators[{names[name]}].name", f"indicators[{position}].name")
+            problems.append(Problem(("name-twice", name, position), fields,
+                                    f"{', '.join(f'`{path}`' for path in fields)}: two indicators named {name!r}; "
+                                    "each row's name is its own 三级指标 text", "names"))
+        names.setdefault(name, position)
     seen: dict[str, int] = {}
     for position, category in enumerate(data.get("category_scores") or []):
         level1 = category.get("level1")
@@ -170,10 +250,7 @@ def answer_record(data: dict[str, Any], table: TableText) -> Record:
 
 
 def problem_message(problems: list[Problem]) -> str:
-    listed = problems[:MAX_LISTED_PROBLEMS]
-    lines = [f"- {problem.message}" for problem in listed]
-    if len(problems) > len(listed):
-        lines.append(f"- … and {len(problems) - len(listed)} more")
+    lines = [f"- {problem.message}" for problem in problems]
     return ("The answer does not agree with the table text:\n" + "\n".join(lines) +
             "\nLook at the table again and correct what you misread. A value the table really prints "
             "that way may be answered again unchanged; a value the table does not print is null.")

@@ -2,9 +2,11 @@
 
 An ``LLMSession`` lives for one command (one ``jixiao extract`` run, one benchmark run)
 and may run several batches; it owns the settings, the cache and the usage ledger,
-and opens a fresh ``LLMClient`` inside each batch's event loop. ``ask_all`` is the
-synchronous entry point the pipeline calls; it works from inside a running event loop
-too (the batch then runs on a worker thread).
+and opens a fresh ``LLMClient`` inside each batch's event loop. Within a batch
+(``session.batch()``), requests are submitted while earlier ones are in flight and
+``concurrency`` workers serve them, largest expected work first (``Batch``). ``ask_all``
+and ``run`` are the synchronous entry points; they work from inside a running event
+loop too (the batch then runs on a worker thread).
 
 The budget (``max_tokens_total``) is checked before each table is sent: once the
 tokens reported so far reach it, the remaining tables are not sent (status
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from extract.llm.cache import AnswerCache, cache_key
 from extract.llm.client import CallResult, LLMClient, RateGate, Usage
@@ -28,6 +32,7 @@ from extract.llm.response import AnswerCheck, Problem, TableAnswer, schema_finge
 from extract.llm.settings import LLMSettings, load_settings
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,13 @@ class TableRequest:
     @property
     def doc(self) -> str:
         return self.prompt.table.doc
+
+    @property
+    def expected_work(self) -> tuple[int, int]:
+        """(fields the check watches, table size): a proxy for how many calls the table will take."""
+        watched = 10**6 if self.check is not None and self.check.focus is None else \
+            len(self.check.focus) if self.check is not None and self.check.focus else 0
+        return watched, len(self.prompt.table.render())
 
     @property
     def start_line(self) -> int:
@@ -109,42 +121,50 @@ class LLMSession:
             return None
         return self.settings.max_tokens_total - self.totals.total_tokens
 
+    def run(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run a coroutine to completion from synchronous code, also from inside a running event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(work())
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, work()).result()
+
     def ask_all(self, requests: Sequence[TableRequest]) -> list[TableReply]:
         """Ask about every table (concurrently, cache first); replies come back in request order."""
         if not requests:
             return []
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.ask_all_async(requests))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.ask_all_async(requests)).result()
+        return self.run(lambda: self.ask_all_async(requests))
 
     async def ask_all_async(self, requests: Sequence[TableRequest]) -> list[TableReply]:
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        async with self.batch() as batch:
+            futures = [batch.submit(request) for request in requests]
+            return [await future for future in futures]
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[Batch]:
+        """A client and ``concurrency`` workers for this event loop; submit requests while it is open."""
         gate = RateGate()
-        done = 0
-
-        async def one(client: LLMClient, request: TableRequest) -> TableReply:
-            nonlocal done
-            async with semaphore:
-                reply = await self._ask(client, request)
-            done += 1
-            if self.progress is not None:
-                self.progress(done, len(requests))
-            return reply
-
         async with LLMClient(self.settings, gate) as client:
-            replies = await asyncio.gather(*(one(client, request) for request in requests))
-            self.totals.requests += client.requests
-        self.totals.rate_limit_waits += gate.holds
-        return list(replies)
+            batch = Batch(self, client)
+            try:
+                yield batch
+            except BaseException:
+                batch.cancel()
+                raise
+            else:
+                await batch.close()
+            finally:
+                self.totals.requests += client.requests
+                self.totals.rate_limit_waits += gate.holds
 
     def _key(self, request: TableRequest) -> str:
         template = load_template(request.prompt.table.template)
+        check = request.check
+        checks = "none" if check is None else "all" if check.focus is None else "focus:" + ",".join(sorted(check.focus))
         return cache_key(model=self.settings.model_name, prompt_version=request.prompt.version,
                          template_digest=template.digest, schema=schema_fingerprint(),
-                         table_text=request.prompt.table.render() + ("" if request.check else "\n#unchecked"))
+                         table_text=request.prompt.table.render(), checks=checks)
 
     async def _ask(self, client: LLMClient, request: TableRequest) -> TableReply:
         usage = TableUsage(request.doc, request.start_line, "ok")
@@ -184,6 +204,57 @@ class LLMSession:
         self.totals.failed += result.status == "failed"
 
 
+class Batch:
+    """Pending requests in a priority queue, served by ``concurrency`` workers sharing one client.
+
+    Requests can be submitted while earlier ones are in flight (the pipeline prepares the next
+    tables meanwhile). Workers take the pending request with the most expected work first
+    (longest-processing-time scheduling): the tables whose answers the checks watch most closely
+    and the largest ones are the likeliest to need re-asks, and starting them last would leave a
+    long tail of sequential calls at the end of the batch.
+    """
+
+    def __init__(self, session: LLMSession, client: LLMClient) -> None:
+        self.session = session
+        self.client = client
+        self.queue: asyncio.PriorityQueue[tuple[Any, ...]] = asyncio.PriorityQueue()
+        self.submitted = 0
+        self.done = 0
+        self.workers = [asyncio.ensure_future(self._work()) for _ in range(session.settings.concurrency)]
+
+    def submit(self, request: TableRequest) -> asyncio.Future[TableReply]:
+        future: asyncio.Future[TableReply] = asyncio.get_running_loop().create_future()
+        watched, size = request.expected_work
+        self.submitted += 1
+        self.queue.put_nowait((0, -watched, -size, self.submitted, request, future))
+        return future
+
+    async def _work(self) -> None:
+        while True:
+            stop, _, _, _, request, future = await self.queue.get()
+            if stop:
+                return
+            try:
+                reply = await self.session._ask(self.client, request)
+            except Exception as error:  # noqa: BLE001 - one table's failure is its reply, never the batch's
+                reply = TableReply(request, "failed", error=f"{type(error).__name__}: {error}")
+            if not future.done():
+                future.set_result(reply)
+            self.done += 1
+            if self.session.progress is not None:
+                self.session.progress(self.done, self.submitted)
+
+    async def close(self) -> None:
+        """Serve everything submitted, then stop the workers."""
+        for index in range(len(self.workers)):
+            self.queue.put_nowait((1, 0, 0, index, None, None))
+        await asyncio.gather(*self.workers, return_exceptions=True)
+
+    def cancel(self) -> None:
+        for worker in self.workers:
+            worker.cancel()
+
+
 def _cache_entry(result: CallResult, model: str, prompt_version: str) -> dict[str, object]:
     assert result.answer is not None
     return {"answer": result.answer.model_dump(mode="json"), "status": result.status,
@@ -194,15 +265,16 @@ def _cache_entry(result: CallResult, model: str, prompt_version: str) -> dict[st
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
-def _from_cache(request: TableRequest, entry: dict[str, object]) -> TableReply | None:
+def _from_cache(request: TableRequest, entry: dict[str, Any]) -> TableReply | None:
     try:
         answer = TableAnswer.model_validate(entry["answer"])
     except ValueError:
         return None
-    problems = [Problem(("cached", index), tuple(p.get("fields", ())), str(p.get("message", "")), str(p.get("kind", "")))
-                for index, p in enumerate(entry.get("problems") or [])]  # type: ignore[union-attr]
-    return TableReply(request, str(entry.get("status", "ok")), answer, problems,
-                      entry.get("error"))  # type: ignore[arg-type]
+    problems = [Problem(("cached", index), tuple(p.get("fields", ())), str(p.get("message", "")),
+                        str(p.get("kind", "")))
+                for index, p in enumerate(entry.get("problems") or [])]
+    error = entry.get("error")
+    return TableReply(request, str(entry.get("status", "ok")), answer, problems, str(error) if error else None)
 
 
 def usage_summary(totals: UsageTotals, settings: LLMSettings) -> str:
@@ -216,7 +288,8 @@ def usage_summary(totals: UsageTotals, settings: LLMSettings) -> str:
     tokens = (f"tokens: {totals.prompt_tokens} prompt + {totals.completion_tokens} completion = "
               f"{totals.total_tokens}")
     if not totals.usage_complete:
-        tokens += " (the server did not report usage for every call; a lower bound)"
+        tokens += " (the server did not report usage for every call; a lower bound"
+        tokens += ", so the budget could not be enforced on those calls)" if settings.max_tokens_total else ")"
     if settings.max_tokens_total:
         tokens += f" of a {settings.max_tokens_total} budget"
     return ", ".join(parts) + "; " + tokens

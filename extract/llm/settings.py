@@ -16,12 +16,17 @@ Environment: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (or ``JIXIAO_API_KEY``,
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import tomllib
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 """Used when nothing names a model; local OpenAI-compatible servers usually ignore the name."""

@@ -11,7 +11,8 @@ fallbacks and flags are tested end to end through real HTTP:
 
 - ``rate_limit``/``server_error``/``timeout``/``broken_json``/``schema_invalid``: the
   next N chat requests get a 429 with ``Retry-After``, a 500, no answer within the
-  client's timeout, a truncated JSON answer, or an answer that breaks the schema;
+  client's timeout, a truncated JSON answer, or an answer that breaks the schema
+  (``reask_broken_json``: the next N re-asks get a truncated answer);
 - ``wrong_rate``: the share of fields answered wrong, seeded per (seed, table, field)
   so that the same table gets the same wrong answer whatever the request order.
   Wrong values are perturbed numbers, invented numbers where the gold has none,
@@ -80,6 +81,8 @@ class Faults:
     timeout: int = 0
     hang: float = 1.5
     broken_json: int = 0
+    reask_broken_json: int = 0
+    """Like broken_json, but only re-asks consume it (a model that breaks down when corrected)."""
     schema_invalid: int = 0
     wrong_rate: float = 0.0
     seed: int = 0
@@ -97,6 +100,10 @@ class Stats:
     status: Counter = field(default_factory=Counter)
     by_table: Counter = field(default_factory=Counter)
     events: list[tuple[float, int, str]] = field(default_factory=list)
+    """(time answered, HTTP status, table) per chat request; status 0: left unanswered (timeout fault)."""
+    arrivals: list[float] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -261,6 +268,16 @@ class LLMTestServer:
     def chat(self, handler: _Handler, body: dict[str, Any]) -> None:
         with self._lock:
             self.stats.requests += 1
+            self.stats.arrivals.append(time.monotonic())
+            self.stats.in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+        try:
+            self._chat(handler, body)
+        finally:
+            with self._lock:
+                self.stats.in_flight -= 1
+
+    def _chat(self, handler: _Handler, body: dict[str, Any]) -> None:
         messages = body.get("messages") or []
         text = "\n".join(m.get("content") or "" for m in messages if isinstance(m.get("content"), str)
                          and m.get("role") in ("system", "user"))
@@ -316,7 +333,7 @@ class LLMTestServer:
             answer["total_score"] = "满分"
             answer["indicators"] = "see the table"
         rendered = json.dumps(answer, ensure_ascii=False)
-        if self._take("broken_json"):
+        if self._take("broken_json") or (previous is not None and self._take("reask_broken_json")):
             rendered = rendered[: len(rendered) // 2]
         return rendered
 
@@ -389,7 +406,7 @@ def _fixed(previous: dict[str, Any], feedback: str, truth: dict[str, Any]) -> di
 def _ensure_parent(answer: dict[str, Any], path: str, value: Any) -> None:
     steps = parse_path(path)
     current: Any = answer
-    for step, following in zip(steps, steps[1:]):
+    for step, following in zip(steps, steps[1:], strict=False):
         if isinstance(step, int):
             return
         if not isinstance(current.get(step), (dict, list)):
@@ -434,7 +451,8 @@ def _wrong_value(path: str, value: Any, rng: random.Random, numbers: list[Any], 
         others = [number for number in numbers if number != value]
         if others and rng.random() < 0.25:
             return rng.choice(others)
-        return rng.choice([_shift_digit, lambda v, r: v * 10, lambda v, r: round(v + r.choice([1, 2, 5]), 2)])(value, rng)
+        perturb = rng.choice([_shift_digit, lambda v, r: v * 10, lambda v, r: round(v + r.choice([1, 2, 5]), 2)])
+        return perturb(value, rng)
     if path == "fill_date":
         return (_date_shift(value, rng.randint(1, 3)))
     text = str(value)
