@@ -189,6 +189,8 @@ def harvest_known_names(lines: list[str]) -> KnownNames:
             found = _as_org(value)
             if found:
                 known.add(found[1], code=found[0], line=number, stated=True)
+        if _SUFFIX_CHARS.isdisjoint(line):
+            continue
         for cell in line.split("\t"):
             found = _as_org(cell)
             if found:
@@ -198,6 +200,8 @@ def harvest_known_names(lines: list[str]) -> KnownNames:
         in_text = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(places)))})"
                              rf"[\u4e00-\u9fff]{{1,30}}?{_SUFFIX}{_PAREN}")
         for number, line in enumerate(cleaned, start=1):
+            if not any(place[:2] in line for place in places):
+                continue
             for cell in line.split("\t"):
                 for match in in_text.finditer(_SPACES.sub("", cell)):
                     if normalise(match.group(0)) not in known.by_key:

@@ -36,6 +36,9 @@ _HEADER_LABELS = (
 _LABEL_HINTS = tuple({label[i:i + 2] for label in _HEADER_LABELS for i in range(0, len(label) - 1, 2)})
 """Two-character pieces of the header labels: a line holding none of them holds no label, even garbled."""
 _HINT_PATTERN = re.compile("|".join(sorted(_LABEL_HINTS)))
+_WATERMARK_GLYPHS = frozenset("供烘拱")
+"""A line of three or more cells with no label piece and no watermark glyph is only "content" to the
+segmenter (titles are lines of one or two cells), so it is not repaired here."""
 _NAME_LABELS = ("项目名称", "转移支付项目名称", "转移支付名称")
 _ANCHOR_LABELS = ("项目名称", "主管部门", "预算单位", "实施单位", "项目预算金额", "项目资金预算安排及执行进度",
                   "转移支付项目名称", "地方主管部门", "资金使用单位", "项目属性")
@@ -96,8 +99,9 @@ def _clean_line(text: str) -> list[str]:
     if not stripped:
         return []
     parts = text.split("\t")
-    if len(stripped) > 100 and len(parts) <= 2 and not _HINT_PATTERN.search(stripped):
-        return [part.strip() for part in parts if part.strip()]
+    raw = [part.strip() for part in parts if part.strip()]
+    if len(raw) > 2 and not _HINT_PATTERN.search(stripped) and _WATERMARK_GLYPHS.isdisjoint(stripped):
+        return raw
     if is_watermark(stripped):
         return []
     return [cell for cell in (clean_cell(part) for part in parts) if cell]
