@@ -154,7 +154,8 @@ def _count(result: Record | ErrorEntry, counts: Counter[str], quiet: bool) -> No
             counts["tables"] += 1
         if not quiet:
             where = f":{result.start_line}" if result.start_line else ""
-            err.print(f"[red]error:[/] {result.doc}{where} ({result.stage}): {result.message}")
+            message = result.message.removeprefix(f"{result.doc}: ")
+            err.print(f"[red]error:[/] {result.doc}{where} ({result.stage}): {message}", highlight=False)
         return
     counts["tables"] += 1
     counts["records"] += 1
