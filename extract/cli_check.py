@@ -17,9 +17,21 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from extract.doccheck import DOCUMENT_RULES, DocumentReport, apply_duplicate_flags, document_report
+from extract.doccheck import (
+    DOCUMENT_RULES,
+    DocumentReport,
+    apply_duplicate_flags,
+    document_report,
+)
+from extract.jsonl import JsonLinesError, describe_validation, iter_objects
 from extract.load import LoadError, load
-from extract.names import KnownNames, KnownNamesError, canonicalise_names, harvest_known_names, load_known_names
+from extract.names import (
+    KnownNames,
+    KnownNamesError,
+    canonicalise_names,
+    harvest_known_names,
+    load_known_names,
+)
 from extract.verify import RULES, apply_verification
 from schemas.record import Flag, Record
 
@@ -49,39 +61,21 @@ class CheckResult:
 
 def read_records(path: Path) -> tuple[list[Record], int]:
     """The records of a JSON Lines file, and how many error entries (``"kind": "error"``) it held."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CheckInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CheckInputError(f"{path}: is a directory, not a JSON Lines file") from None
-    except UnicodeDecodeError:
-        raise CheckInputError(f"{path}: not UTF-8 text") from None
-    except OSError as error:
-        raise CheckInputError(f"{path}: cannot be read ({error.strerror or error})") from None
     records: list[Record] = []
     skipped = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CheckInputError(f"{path}:{number}: not JSON ({error.msg} at column {error.colno})") from None
-        if not isinstance(data, dict):
-            raise CheckInputError(f"{path}:{number}: a JSON object was expected, found {type(data).__name__}")
-        if data.get("kind") == "error":
-            skipped += 1
-            continue
-        for key in GOLD_ONLY_KEYS:
-            data.pop(key, None)
-        try:
-            records.append(Record.model_validate(data))
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(step) for step in first["loc"]) or "record"
-            raise CheckInputError(f"{path}:{number}: not a record: {where}: {first['msg']} "
-                                  f"({error.error_count()} problem(s))") from None
+    try:
+        for number, data in iter_objects(path):
+            if data.get("kind") == "error":
+                skipped += 1
+                continue
+            for key in GOLD_ONLY_KEYS:
+                data.pop(key, None)
+            try:
+                records.append(Record.model_validate(data))
+            except ValidationError as error:
+                raise CheckInputError(f"{path}:{number}: not a record: {describe_validation(error)}") from None
+    except JsonLinesError as error:
+        raise CheckInputError(str(error)) from None
     if not records and not skipped:
         raise CheckInputError(f"{path}: no records in the file")
     return records, skipped

@@ -70,7 +70,6 @@ Metrics
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import types
@@ -84,6 +83,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, computed_field
 from rapidfuzz import fuzz
 
+from extract.jsonl import JsonLinesError, describe_validation, iter_objects
 from schemas.paths import PathError, format_path, parse_path
 from schemas.record import (
     CategoryScore,
@@ -232,29 +232,14 @@ def _read(dump: dict[str, Any], path: str) -> Any:
 
 
 def _describe_validation(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "record"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{location}: {first['msg']}{more}"
+    return describe_validation(error)
 
 
 def _json_lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvalInputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvalInputError(f"{path}: cannot read ({error.__class__.__name__})") from None
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EvalInputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(data, dict):
-            raise EvalInputError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
-        yield number, data
+        yield from iter_objects(path)
+    except JsonLinesError as error:
+        raise EvalInputError(str(error)) from None
 
 
 def gold_files(location: Path) -> list[Path]:

@@ -355,7 +355,6 @@ def _category_variants(kind: str) -> tuple[tuple[str, str], ...]:
 
 
 def _fused_categories(key: str, weight: float | None) -> list[tuple[str, Match, float | None]]:
-    from extract.match import vocabulary
 
     found: list[tuple[int, str, Match]] = []
     taken = [False] * len(key)

@@ -384,7 +384,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(_app(), ["eval", "--gold", str(tmp_path / "gold.jsonl"), "--pred", str(tmp_path / "pred.jsonl")])
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'pred.jsonl'}:1: not valid JSON (Expecting value)"]
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'pred.jsonl'}:1: not valid JSON (Expecting value at column 1)"]
     both = runner.invoke(_app(), ["eval", "--gold", str(tmp_path / "gold.jsonl"), "--pred", "p", "--docs", "d"])
     assert both.exit_code == 2 and "either --pred or --docs" in both.stderr
     noise = runner.invoke(_app(), ["eval", "--gold", str(tmp_path / "gold.jsonl"), "--pred", "p", "--noise", "0,0.1"])

@@ -507,9 +507,9 @@ def test_check_accepts_gold_lines_and_skips_error_entries(runner, tmp_path):
 
 @pytest.mark.parametrize("content, expected", [
     (None, "no such file"),
-    ("{not json\n", "not JSON"),
+    ("{not json\n", "not valid JSON"),
     ('{"template": "city-project"}\n', "not a record"),
-    ("[1, 2]\n", "a JSON object was expected"),
+    ("[1, 2]\n", "expected a JSON object"),
 ])
 def test_check_gives_one_line_errors_for_unreadable_input(runner, tmp_path, content, expected):
     path = tmp_path / "in.jsonl"
