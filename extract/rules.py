@@ -355,7 +355,6 @@ def _category_variants(kind: str) -> tuple[tuple[str, str], ...]:
 
 
 def _fused_categories(key: str, weight: float | None) -> list[tuple[str, Match, float | None]]:
-
     found: list[tuple[int, str, Match]] = []
     taken = [False] * len(key)
     for kind in ("level2", "level1"):
