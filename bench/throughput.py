@@ -62,8 +62,9 @@ def main() -> None:
     print(f"runs                {args.runs}")
     print(f"full pipeline       median {full_median * 1000:.1f} ms  "
           f"(min {min(s for s, _ in full) * 1000:.1f}, max {max(s for s, _ in full) * 1000:.1f})")
-    print(f"tables per second   {rate:.0f}  (target ≥ {TARGET_TABLES_PER_SECOND:.0f}: "
-          f"{'met' if rate >= TARGET_TABLES_PER_SECOND else 'NOT met'})")
+    best = tables / min(seconds for seconds, _ in full)
+    print(f"tables per second   {rate:.0f} median, {best:.0f} best run  (target ≥ {TARGET_TABLES_PER_SECOND:.0f} "
+          f"at the median: {'met' if rate >= TARGET_TABLES_PER_SECOND else 'NOT met'})")
     print(f"baseline load+segment median {base_median * 1000:.1f} ms; full / baseline = {full_median / base_median:.2f}×")
     print(f"peak traced memory  {peak / 1e6:.1f} MB (one full run)")
 

@@ -63,4 +63,5 @@ class Draft:
                                       message=message, values={k: v for k, v in values.items() if v is not None}))
 
     def finish(self) -> Record:
-        return Record.model_validate(self.record.model_dump())
+        """The record; every assignment was validated as it was made (``validate_assignment``)."""
+        return self.record

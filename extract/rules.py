@@ -41,6 +41,7 @@ from extract.values import (
 )
 from schemas.record import CategoryScore, Indicator, Record
 
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
 _PLACEHOLDER = re.compile(r"^[.…。·\-—\s]*$")
 _GRADES = {"优", "良", "中", "差"}
 _HEADER_WORDS = ("一级指标", "二级指标", "三级指标")
@@ -126,7 +127,7 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
         found = _label(text, template, keys, threshold)
         span = 1
         if (found is None and index + 1 < len(cells) and len(normalise(text)) <= 4 and cells[index + 1].text
-                and re.search(r"[\u4e00-\u9fff]", text)
+                and _HAN_CHAR.search(text)
                 and _label(cells[index + 1].text, template, keys, threshold) is None):
             joined = text + cells[index + 1].text
             found = _label(joined, template, keys, threshold)
@@ -187,7 +188,7 @@ def joined_value_after(row: Row, hit: LabelHit, template: str) -> Cell | None:
             continue
         if match_label(cell.text, template, threshold=90) is not None or _is_form_word(cell.text):
             break
-        if not parts and hit.key in _HAN_VALUED and not re.search(r"[\u4e00-\u9fff]", cell.text):
+        if not parts and hit.key in _HAN_VALUED and not _HAN_CHAR.search(cell.text):
             continue
         if parts and hit.key in _DIGIT_VALUED and not re.fullmatch(r"[\d\s.,\-—/()（）年月日至\]\[]+", cell.text):
             break
@@ -395,7 +396,7 @@ def _assign_levels(parsed: IndicatorRow, tokens: list[tuple[str, Match, Cell, fl
 
 def _is_placeholder(text: str) -> bool:
     """Empty, dots, or OCR debris with no Chinese in it: no indicator is named like that."""
-    return not text or bool(_PLACEHOLDER.match(text)) or not re.search(r"[\u4e00-\u9fff]", text)
+    return not text or bool(_PLACEHOLDER.match(text)) or not _HAN_CHAR.search(text)
 
 
 def _score_like(text: str) -> float | None:
@@ -603,7 +604,7 @@ def _put_name_or_person(draft: Draft, key: str, cell: Cell) -> None:
     """Put a value by its type when the OCR moved labels: an ID-like number is dropped, an
     organisation under 项目负责人 is the department, a person under 项目名称 is the lead."""
     text = cell.text
-    if re.fullmatch(r"[\dXx\-]{9,}", normalise(text)) and not re.search(r"[\u4e00-\u9fff]", text):
+    if re.fullmatch(r"[\dXx\-]{9,}", normalise(text)) and not _HAN_CHAR.search(text):
         draft.doubt(key, f"'{text}' under the {key} label is a number; dropped", kind="unreadable", value=text)
         return
     if key == "project_lead" and _looks_like_org(text):
@@ -932,7 +933,7 @@ def _split_tail(cells: list[Cell]) -> tuple[list[Cell], list[tuple[Cell, float]]
             scores.append((cell, value))
             continue
         meaningful = len(normalise(text)) >= 6 or (not notes and not scores and len(normalise(text)) >= 2
-                                                  and re.search(r"[\u4e00-\u9fff]", text))
+                                                  and _HAN_CHAR.search(text))
         if meaningful:
             notes.append(cell)
         else:
