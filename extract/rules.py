@@ -948,7 +948,7 @@ def _numbering_groups(entries: list[Entry]) -> list[list[Entry]]:
     last_number: int | None = None
     for entry in entries:
         starts = not groups
-        if entry.parsed.level1 is not None:
+        if entry.parsed.level1 is not None and (entry.number is None or entry.number == 1 or last_number is None):
             starts = True
         if entry.number is not None:
             if entry.number == 1 or (last_number is not None and entry.number <= last_number):

@@ -179,3 +179,16 @@ def test_decimal_comma_with_a_space_is_read_and_cross_checked() -> None:
     assert record.funds.planned.total == 14.256
     assert any("funds.planned.total" in flag.fields and flag.rule == "extract-ambiguous-number"
                for flag in record.flags)
+
+
+def test_level1_label_printed_mid_group_does_not_split_the_group() -> None:
+    """003-T2 (756–760): 产出指标 (50分) sits on 指标4 of the 质量 group (labels vertically centred)."""
+    rows = [
+        T.join(["", "", "数量指标", "指标1", "聘用人员人数", "21人", "21人", "已完成"]),
+        T.join(["", "", "", "指标1", "保险应缴尽缴率", "100%", "100%", "已完成"]),
+        T.join(["", "", "质量指标", "指标2", "验收合格率", ">95%", ">95%", "已完成"]),
+        T.join(["", "产出指标", "", "指标3", "发放对象的精准率", "≥95%", "≥95%", "已完成", "50"]),
+        T.join(["", "(50分)", "", "指标4", "任务完成率", "≥95%", "≥95%", "已完成"]),
+    ]
+    record = _one(_city_table(rows))
+    assert [i.level2 for i in record.indicators] == ["数量指标", "质量指标", "质量指标", "质量指标", "质量指标"]
