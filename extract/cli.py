@@ -187,7 +187,3 @@ _register_optional_commands()
 
 def main() -> None:
     app()
-
-
-def dump_json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2)
