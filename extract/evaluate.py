@@ -84,7 +84,7 @@ from pydantic import BaseModel, Field, ValidationError, computed_field
 from rapidfuzz import fuzz
 
 from extract.jsonl import JsonLinesError, describe_validation, iter_objects
-from schemas.paths import PathError, format_path, parse_path
+from schemas.paths import PathError, format_path, parse_path, read_dotted
 from schemas.record import (
     CategoryScore,
     ErrorEntry,
@@ -215,16 +215,6 @@ CATEGORY_FIELDS: tuple[str, ...] = tuple(CategoryScore.model_fields)
 
 def is_text_field(key: str) -> bool:
     return key.startswith(TEXT_PREFIXES)
-
-
-def _read(dump: dict[str, Any], path: str) -> Any:
-    """A value of a JSON dump by dotted path; a missing or null parent reads as null."""
-    current: Any = dump
-    for step in path.split("."):
-        if not isinstance(current, dict):
-            return None
-        current = current.get(step)
-    return current
 
 
 # --------------------------------------------------------------------------------------
@@ -730,8 +720,8 @@ class _TableScorer:
     def run(self) -> list[FieldOutcome]:
         matched_kind: OutcomeKind = "compared" if self.pred is not None else "missing-table"
         for path in SCALAR_FIELDS:
-            pred_value = _read(self.pred_dump, path) if self.pred is not None else None
-            self._add(path, path if self.pred is not None else None, path, _read(self.gold_dump, path), pred_value, matched_kind)
+            pred_value = read_dotted(self.pred_dump, path) if self.pred is not None else None
+            self._add(path, path if self.pred is not None else None, path, read_dotted(self.gold_dump, path), pred_value, matched_kind)
         self._score_items("indicators", INDICATOR_FIELDS, self.indicator_pairs)
         self._score_items("category_scores", CATEGORY_FIELDS, self.category_pairs)
         return self.outcomes

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from extract.store import Change, ReviewedRecord, Store, all_changes, flag_status, iter_records, unwrap_annotation
+from schemas.paths import read_dotted
 from schemas.record import Indicator, TableContent
 
 Format = Literal["jsonl", "csv", "xlsx"]
@@ -81,21 +82,12 @@ LOG_COLUMNS = ["record", "doc", "start_line", "end_line", "field", "action", "ol
                "flags"]
 
 
-def _dig(data: dict[str, Any], path: str) -> Any:
-    current: Any = data
-    for step in path.split("."):
-        if not isinstance(current, dict):
-            return None
-        current = current.get(step)
-    return current
-
-
 def record_row(item: ReviewedRecord) -> list[Any]:
     data = item.record.model_dump(mode="json")
     corrected = sorted({change.field for change in item.changes if change.action == "correct"})
     flags = item.record.flags
     statuses = [flag_status(flag, item.changes) for flag in flags]
-    return [item.id, *(_dig(data, column) for column in SCALAR_COLUMNS), data["category_scores"],
+    return [item.id, *(read_dotted(data, column) for column in SCALAR_COLUMNS), data["category_scores"],
             item.record.extractor.backend if item.record.extractor else None, len(flags),
             sum(flag.severity == "error" for flag in flags), statuses.count("open"),
             len(item.record.corrections), "; ".join(corrected)]

@@ -834,7 +834,6 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
         index = len(indicators)
         indicator = entry.indicator
         indicator.level2 = entry.level2
-        indicator.level1 = entry.parsed.level1.canonical if False else indicator.level1
         indicators.append(indicator)
         cited = dict(entry.cited)
         if entry.level2_cell is not None:
@@ -1628,7 +1627,6 @@ def _read_city_like_indicators(rows: list[Row], draft: Draft) -> None:
             cited["note"] = notes[0]
         if level2 is None:
             doubts.append((index, "level2", "no 二级指标 for this row"))
-        indicators.append if False else None
         evidence.append(cited)
     _commit_indicators(draft, indicators, evidence, doubts)
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
+_SPLIT_SEPARATOR = re.compile(r"(?<=\d)\s*([.,，])\s*(?=\d)")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _FORMULA_100 = re.compile(r"[×xX*]\s*100\s*%")
 _SCORE_AFTER_WORD = re.compile(r"得\s*分\s*(?:为|是|：|:)?\s*(\d+(?:\.\d+)?)")
@@ -33,42 +34,51 @@ class Reading:
     doubt: str | None = None
 
 
+def number_tokens(text: str) -> list[tuple[str, str | None]]:
+    """Every number printed in a text, OCR-repaired, as a plain decimal string ("30. 01" → "30.01",
+    "1,068" → "1068", "30,01" → "30.01"), with a note where a comma had to be interpreted."""
+    compact = _SPLIT_SEPARATOR.sub(r"\1", text.strip()).replace("，", ",")
+    tokens: list[tuple[str, str | None]] = []
+    for token in _NUMBER.findall(compact):
+        doubt = None
+        if "," in token:
+            token, doubt = _resolve_commas(token)
+            if token is None:
+                continue
+        if token.count(".") > 1:
+            continue
+        tokens.append((token, doubt))
+    return tokens
+
+
 def read_number(text: str | None, *, money: bool = False) -> Reading | None:
     """The single number a cell holds ("30. 01", "88.450000", "30,01", "1,068", "49.74分")."""
     if not text:
         return None
-    compact = re.sub(r"(?<=\d)\s*([.,])\s*(?=\d)", r"\1", text.strip())
-    compact = compact.replace("，", ",")
-    found = _NUMBER.findall(compact)
+    found = _NUMBER.findall(_SPLIT_SEPARATOR.sub(r"\1", text.strip()).replace("，", ","))
     if not found:
         return None
-    token = found[0]
-    doubt = None
-    if "," in token:
-        token, doubt = _resolve_commas(token, money)
-    if token.count(".") > 1:
+    tokens = number_tokens(found[0])
+    if not tokens:
         return None
-    try:
-        value = float(token)
-    except ValueError:
-        return None
+    token, doubt = tokens[0]
+    if doubt is None and money and found[0].count(",") == 1:
+        doubt = f"'{found[0]}' read as {token} (thousands comma); it may be a decimal comma"
+    value = float(token)
     decimals = len(token.split(".")[1]) if "." in token else 0
     if decimals > 2 and token.endswith("0"):
         decimals = len(token.split(".")[1].rstrip("0"))
     return Reading(value, decimals, doubt)
 
 
-def _resolve_commas(token: str, money: bool) -> tuple[str, str | None]:
+def _resolve_commas(token: str) -> tuple[str | None, str | None]:
     """A comma before 1–2 or 4+ digits is a decimal point; before exactly 3 it separates thousands."""
     groups = token.split(",")
     if all(len(group) == 3 for group in groups[1:]):
-        doubt = None
-        if len(groups) == 2 and money:
-            doubt = f"'{token}' read as {token.replace(',', '')} (thousands comma); it may be a decimal comma"
-        return token.replace(",", ""), doubt
+        return token.replace(",", ""), None
     if len(groups) == 2:
         return f"{groups[0]}.{groups[1]}", f"'{token}' read with the comma as a decimal point"
-    return token.replace(",", ""), f"'{token}' has several commas"
+    return None, None
 
 
 def number(text: str | None, *, money: bool = False) -> float | None:

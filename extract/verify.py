@@ -37,6 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from extract.match import vocabulary
+from extract.values import number_tokens
 from schemas.record import CategoryScore, Flag, FundLine, Record, Severity
 
 ALL_TEMPLATES = frozenset({"city-project", "province-project", "transfer-payment", "other"})
@@ -89,27 +90,10 @@ def plain(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else value
 
 
-_NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
-
-
 def printed_numbers(text: str) -> list[tuple[Decimal, int]]:
     """Every number in a printed text with its decimals ("30. 01" → 30.01/2, "1,068" → 1068/0)."""
-    compact = re.sub(r"(?<=\d)\s*([.,，])\s*(?=\d)", r"\1", text).replace("，", ",")
-    numbers: list[tuple[Decimal, int]] = []
-    for token in _NUMBER_TOKEN.findall(compact):
-        if "," in token:
-            groups = token.split(",")
-            if all(len(group) == 3 for group in groups[1:]):
-                token = token.replace(",", "")
-            elif len(groups) == 2:
-                token = f"{groups[0]}.{groups[1]}"
-            else:
-                continue
-        if token.count(".") > 1:
-            continue
-        decimals = len(token.split(".")[1]) if "." in token else 0
-        numbers.append((Decimal(token), decimals))
-    return numbers
+    return [(Decimal(token.lstrip("+")), len(token.split(".")[1]) if "." in token else 0)
+            for token, _ in number_tokens(text)]
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -75,6 +75,16 @@ def get_path(obj: Any, path: str) -> Any:
     return current
 
 
+def read_dotted(data: Any, path: str) -> Any:
+    """A value of a JSON dump by dotted path (no indexes); a missing or null parent reads as null."""
+    current = data
+    for step in path.split("."):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(step)
+    return current
+
+
 def set_path(obj: BaseModel | dict, path: str, value: Any) -> None:
     """Write a value by path; models validate the assignment."""
     steps = parse_path(path)
