@@ -262,6 +262,7 @@ class IndicatorRow:
     values: list[Cell] = field(default_factory=list)
     loose_weight: float | None = None
     loose_weight_cell: Cell | None = None
+    unknown_level1: Cell | None = None
 
 
 def classify_indicator_row(row: Row) -> IndicatorRow:
@@ -301,6 +302,9 @@ def classify_indicator_row(row: Row) -> IndicatorRow:
         label, weight = strip_weight(cell.text)
         if weight is not None and normalise(label) in _LEVEL_FRAGMENTS | {""} and parsed.loose_weight is None:
             parsed.loose_weight, parsed.loose_weight_cell = weight, cell
+            continue
+        if weight is not None and numbering_at is not None and _HAN_CHAR.search(label):
+            parsed.unknown_level1 = cell
             continue
         if numbering_at is None and not _is_label_fragment(cell.text):
             value_start = index
@@ -448,7 +452,7 @@ def _read_city(grid: Grid, draft: Draft) -> None:
                             "(a page the OCR read bottom-up)", kind="reversed-rows")
         _read_city_indicators(body, draft)
         if total_index is not None:
-            _read_total(grid.rows[total_index], draft)
+            _read_total(grid.rows[total_index:total_index + 2], draft)
         else:
             draft.doubt("total_score", "no 总分 row was found", kind="missing-value")
     _read_city_narrative(grid.rows[tail_start:], draft)
@@ -639,10 +643,18 @@ def _settle_project_name(draft: Draft, unlabeled: Cell | None) -> None:
             draft.put("project_lead", name, Cell(name, evidence.line, 0))
             draft.doubt("project_lead", "the 项目名称 label sat on the lead's row; its value is read as the lead",
                         kind="label-moved", value=name)
-        record.project_name = None
-        draft.put("project_name", unlabeled.text, unlabeled)
-        draft.doubt("project_name", "project name taken from an unlabeled row", kind="unlabeled-value",
-                    value=unlabeled.text)
+    elif _looks_like_org(name) and not _looks_like_org(unlabeled.text):
+        evidence = record.evidence.get("project_name")
+        if record.department is None and evidence:
+            draft.put("department", name, Cell(name, evidence.line, 0))
+            draft.doubt("department", "an organisation name sat under the 项目名称 label; read as the department",
+                        kind="label-moved", value=name)
+    else:
+        return
+    record.project_name = None
+    draft.put("project_name", unlabeled.text, unlabeled)
+    draft.doubt("project_name", "project name taken from an unlabeled row", kind="unlabeled-value",
+                value=unlabeled.text)
 
 
 def _read_fund_row(row: Row, hits: list[LabelHit], draft: Draft) -> None:
@@ -808,6 +820,8 @@ class Entry:
     level2_cell: Cell | None = None
     level2_inferred: bool = False
     dropped: list[Cell] = field(default_factory=list)
+    label_only: Cell | None = None
+    level1_doubt: str | None = None
 
 
 _LEVEL2_ORDER = ["数量指标", "质量指标", "时效指标", "成本指标", "经济效益指标", "社会效益指标", "生态效益指标",
@@ -829,6 +843,9 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []
     for entry in entries:
+        if entry.label_only is not None:
+            draft.doubt([], f"row {entry.label_only.line} names only a category ({entry.label_only.text}) "
+                        "and has no values; not read as an indicator", kind="skipped-row")
         if entry.indicator is None:
             continue
         index = len(indicators)
@@ -845,6 +862,8 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
             doubts.append((index, "level2", f"二级指标 not printed for this group; {entry.level2} inferred from the form's order"))
         if indicator.level1 is None:
             doubts.append((index, "level1", "no 一级指标 for this row"))
+        elif entry.level1_doubt:
+            doubts.append((index, "level1", entry.level1_doubt))
         if not entry.parsed.numbered and entry.parsed.level2 is None and entry.parsed.level1 is None \
                 and indicator.actual is None:
             doubts.append((index, "actual", "row without numbering and with few cells; values may be shifted"))
@@ -886,8 +905,11 @@ def _city_entry(row: Row) -> Entry:
     note_cells, score_cells, dropped = _split_tail(after[2:])
     entry.score_cells.extend(score_cells[:1])
     entry.dropped = dropped
-    entry.indicator = Indicator(name=name_cell.text, target=_text(target), actual=_text(actual),
-                                note="".join(cell.text for cell in note_cells) or None)
+    note = "".join(cell.text for cell in note_cells) or None
+    if not (_text(target) or _text(actual) or note or score_cells) and _is_category_label(name_cell.text):
+        entry.label_only = name_cell
+        return entry
+    entry.indicator = Indicator(name=name_cell.text, target=_text(target), actual=_text(actual), note=note)
     entry.cited = {"name": name_cell}
     if target is not None and target.text:
         entry.cited["target"] = target
@@ -896,6 +918,13 @@ def _city_entry(row: Row) -> Entry:
     if note_cells:
         entry.cited["note"] = note_cells[0]
     return entry
+
+
+def _is_category_label(text: str) -> bool:
+    """A 三级指标 cell that only repeats a category label ("生态效益指标", "满意度")."""
+    key = normalise(text)
+    return key.endswith("指标") or any(match is not None and match.score >= 90
+                                      for match in (canonical_level1(text), canonical_level2(text)))
 
 
 _STATUS_WORDS = ("已完成", "完成", "未完成", "达到", "已达到", "达成")
@@ -1017,10 +1046,20 @@ def _city_blocks(entries: list[Entry]) -> tuple[list[Block], list[tuple[Cell, fl
             blocks.append(found)
         return found
 
+    doubt: str | None = None
     for entry in entries:
         parsed = entry.parsed
+        if parsed.unknown_level1 is not None:
+            doubt = (f"一级指标 printed as '{parsed.unknown_level1.text}' (line {parsed.unknown_level1.line}), "
+                     "not a category of the form; level1 inferred from the 二级指标")
         if parsed.level1 is not None:
             printed_level1 = parsed.level1.canonical
+            implied = level1_of(entry.level2) if entry.level2 is not None and entry.indicator is not None else None
+            if implied not in (None, printed_level1) and entry.level2 != "成本指标":
+                doubt = (f"一级指标 printed as {printed_level1} (line {parsed.level1_cell.line}) beside the "
+                         f"{implied} label {entry.level2}: the printed categories disagree")
+            else:
+                doubt = None
             label_block = block_for(printed_level1) if entry.level2 is None or entry.indicator is None \
                 or level1_of(entry.level2) in (None, printed_level1) else None
             if label_block is None:
@@ -1040,6 +1079,7 @@ def _city_blocks(entries: list[Entry]) -> tuple[list[Block], list[tuple[Cell, fl
             level1 = current.level1 if current is not None else printed_level1
         if entry.indicator is not None:
             entry.indicator.level1 = level1
+            entry.level1_doubt = doubt
             if level1 is not None:
                 current = block_for(level1)
         if parsed.loose_weight is not None and current is not None and current.weight is None:
@@ -1127,7 +1167,9 @@ def _free_neighbour(blocks: list[Block], position: int, value: float, *, after: 
     return None
 
 
-def _read_total(row: Row, draft: Draft) -> None:
+def _read_total(rows: list[Row], draft: Draft) -> None:
+    """The 总分 row is ``rows[0]``; a score the OCR put on a line of its own just below is read too."""
+    row = rows[0]
     numbers = []
     grade = None
     for cell in row.cells:
@@ -1143,6 +1185,10 @@ def _read_total(row: Row, draft: Draft) -> None:
             numbers.append((cell, read_number(compact)))
         elif compact in _GRADES:
             grade = (compact, cell)
+    if not numbers and len(rows) > 1:
+        below = [cell for cell in rows[1].cells if cell.text]
+        if len(below) == 1 and _score_like(below[0].text) is not None:
+            numbers.append((below[0], read_number(below[0].text)))
     if numbers:
         cell, reading = numbers[-1]
         draft.put("total_score", reading.value, cell)
@@ -1156,10 +1202,10 @@ def _read_total(row: Row, draft: Draft) -> None:
 def _read_city_narrative(rows: list[Row], draft: Draft) -> None:
     targets = {"conclusion": "narrative.conclusion", "experience": "narrative.experience",
                "problems": "narrative.problems"}
-    for row in rows:
+    for position, row in enumerate(rows):
         hits = find_labels(row, "city-project", keys=set(targets) | {"total"})
         if _is_total_row(row) and not draft.has("total_score"):
-            _read_total(row, draft)
+            _read_total(rows[position:position + 2], draft)
             continue
         for hit in hits:
             if hit.key not in targets:
@@ -1199,7 +1245,7 @@ def _read_province(grid: Grid, draft: Draft) -> None:
     body_end = total_index if total_index is not None else len(rows)
     _read_weighted_indicators(rows[header_index + 1:body_end], draft)
     if total_index is not None:
-        _read_total(rows[total_index], draft)
+        _read_total(rows[total_index:total_index + 2], draft)
         _read_province_narrative(rows[total_index + 1:], draft)
     else:
         draft.doubt("total_score", "no 总分 row was found", kind="missing-value")

@@ -192,3 +192,55 @@ def test_level1_label_printed_mid_group_does_not_split_the_group() -> None:
     ]
     record = _one(_city_table(rows))
     assert [i.level2 for i in record.indicators] == ["数量指标", "质量指标", "质量指标", "质量指标", "质量指标"]
+
+
+def _flag_messages(record: Record, path: str) -> list[str]:
+    return [flag.message for flag in record.flags if path in flag.fields]
+
+
+def test_total_score_on_its_own_line_below_the_total_label() -> None:
+    """001-T5 (919–921): "总 分" and "91" on separate lines, a watermark pair between them."""
+    tail = [T.join(["总 分"]), "", "仅供内部审核", "", "91", ""]
+    record = _one(_city_table(_STANDARD_ROWS, tail=tail))
+    assert record.total_score == 91
+    assert "total_score" in record.evidence
+
+
+def test_row_that_only_repeats_a_category_label_is_not_an_indicator() -> None:
+    """001-T5 (910–911): "生态效益指标 指标1 生态效益指标" with no values is a label, not an indicator;
+    a named indicator without values ("合格率(%)", 001-T10) is still kept."""
+    rows = [*_STANDARD_ROWS[:3],
+            T.join(["", "", "生态效益指标", "指标1", "生态效益指标", "", "", ""]),
+            T.join(["", "", "", "指标2", "合格率(%)", "", "", ""]),
+            _STANDARD_ROWS[3]]
+    record = _one(_city_table(rows))
+    assert [i.name for i in record.indicators] == ["核对批次", "认定准确率", "保障运转", "合格率(%)", "救助家庭满意度"]
+    assert any(flag.rule == "extract-skipped-row" and "生态效益指标" in flag.message for flag in record.flags)
+
+
+def test_invented_or_contradicting_level1_labels_flag_the_level1() -> None:
+    """001-T5 (903–912): "基本指标 (30分)" is no category of the form, and "效益指标 (30分)" is
+    printed beside 时效性; the level1 read from the 二级指标 must carry a flag, not pass silently."""
+    rows = [
+        T.join(["基本指标 (30分)", "社会效益", "指标1", "居家照护人数", "1300人", "109人", "", "43"]),
+        T.join(["效益指标 (30分)", "时效性", "指标1", "服务及时性", ">95%", "99%", "", "30"]),
+        T.join(["满意度指标（10分）", "服务对象满意度指标", "指标1", "老年人满意度", ">90%", "90%", "10"]),
+    ]
+    record = _one(_city_table(rows))
+    assert [i.level1 for i in record.indicators] == ["效益指标", "产出指标", "满意度指标"]
+    assert any("基本指标" in message for message in _flag_messages(record, "indicators[0].level1"))
+    assert any("disagree" in message for message in _flag_messages(record, "indicators[1].level1"))
+    assert not _flag_messages(record, "indicators[2].level1")
+
+
+def test_organisation_under_the_project_name_label_is_the_department() -> None:
+    """001-T7 (947–949): the name is on an unlabeled row and "项目名称 阳泉市民政局" is really 主管部门."""
+    head_rows = _city_table(_STANDARD_ROWS).splitlines()
+    text = "\n".join(
+        [T.join(["城乡养老服务和老年助餐工程", "", ""]) if line.startswith("项目名称") else
+         T.join(["项目名称", "", "阳泉市民政局", "", "实施单位", "阳泉市民政局"]) if line.startswith("主管部门") else line
+         for line in head_rows]) + "\n"
+    record = _one(text)
+    assert record.project_name == "城乡养老服务和老年助餐工程"
+    assert record.department == "阳泉市民政局"
+    assert _flag_messages(record, "department") and _flag_messages(record, "project_name")
