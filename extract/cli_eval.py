@@ -61,10 +61,19 @@ def eval_command(
         str | None, typer.Option("--noise", help="Comma-separated noise rates in 0…1, e.g. 0,0.05,0.1,0.2 (needs --docs).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the noise generator.")] = 0,
+    leave_one_out: Annotated[
+        bool,
+        typer.Option("--leave-one-out", help="Also extract each document with the vocabulary variants only it prints "
+                     "hidden, and report those figures beside the all-seen ones (needs --docs)."),
+    ] = False,
+    prior: Annotated[
+        Path, typer.Option("--prior", help="Text known before any document (its variants are never hidden).")
+    ] = Path("docs/record-format.md"),
     top: Annotated[int, typer.Option("--top", min=0, help="How many of the worst errors to list.")] = DEFAULT_TOP_ERRORS,
 ) -> None:
     try:
-        report = build_report(gold=gold, pred=pred, docs=docs or [], backend=backend, noise=noise, seed=seed, top=top)
+        report = build_report(gold=gold, pred=pred, docs=docs or [], backend=backend, noise=noise, seed=seed, top=top,
+                              leave_one_out=prior if leave_one_out else None)
     except (_UsageError, EvalInputError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
@@ -143,7 +152,8 @@ def _run_extraction(call: Callable[[], Sequence[Record | ErrorEntry]]) -> Sequen
 
 
 def build_report(
-    *, gold: Path, pred: Path | None, docs: Sequence[Path], backend: str, noise: str | None, seed: int, top: int
+    *, gold: Path, pred: Path | None, docs: Sequence[Path], backend: str, noise: str | None, seed: int, top: int,
+    leave_one_out: Path | None = None,
 ) -> EvalReport:
     if pred is not None and docs:
         raise _UsageError("give either --pred or --docs, not both")
@@ -151,6 +161,8 @@ def build_report(
         raise _UsageError("give --pred FILE (extractor output) or --docs DIR (documents to extract)")
     if noise is not None and not docs:
         raise _UsageError("--noise needs --docs (the clean documents to damage)")
+    if leave_one_out is not None and (not docs or noise is not None):
+        raise _UsageError("--leave-one-out needs --docs and no --noise")
     gold_records = load_gold(gold)
     if pred is not None:
         records, errors = load_predictions(pred)
@@ -160,6 +172,8 @@ def build_report(
     gold_records = [record for record in gold_records if record.source.doc in names]
     if not gold_records:
         raise _UsageError("none of the --docs documents has gold records")
+    if leave_one_out is not None:
+        return _leave_one_out_report(paths, gold_records, backend=backend, prior_path=leave_one_out, top=top)
     if noise is None:
         extract_paths = _pipeline("extract_paths")
         records, errors = _split(_run_extraction(lambda: extract_paths(paths, backend=backend)))
@@ -168,12 +182,7 @@ def build_report(
     from extract.noise import measure_noise_curve
 
     rates = parse_rates(noise)
-    texts: dict[str, str] = {}
-    for path in paths:
-        try:
-            texts[path.name] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise _UsageError(f"{path}: cannot read as UTF-8 text ({error.__class__.__name__})") from None
+    texts = _read_texts(paths)
     extract_text = _pipeline("extract_text")
     try:
         curve, reports = measure_noise_curve(
@@ -190,6 +199,44 @@ def build_report(
     main = reports[rates[0]]
     main.noise = curve
     return main
+
+
+def _read_texts(paths: Sequence[Path]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for path in paths:
+        try:
+            texts[path.name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise _UsageError(f"{path}: cannot read as UTF-8 text ({error.__class__.__name__})") from None
+    return texts
+
+
+def _leave_one_out_report(paths: Sequence[Path], gold_records: list, *, backend: str, prior_path: Path,
+                          top: int) -> EvalReport:
+    """Both sides extracted one document at a time, so they differ only in the hidden variants."""
+    from extract.evaluate import LeaveOneOut
+    from extract.holdout import leave_one_out
+
+    if backend != "rules":
+        raise _UsageError("--leave-one-out measures the rules extractor (--backend rules)")
+    try:
+        prior = prior_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _UsageError(f"--prior {prior_path}: cannot read ({error.__class__.__name__}); give the record-format "
+                          "contract, e.g. --prior docs/record-format.md") from None
+    texts = _read_texts(paths)
+    extract_text = _pipeline("extract_text")
+
+    def extract(text: str, doc: str) -> Sequence[Record | ErrorEntry]:
+        return _run_extraction(lambda: extract_text(text, doc, backend=backend))
+
+    seen_records, seen_errors = _split([item for doc, text in texts.items() for item in extract(text, doc)])
+    report = score(gold_records, seen_records, extractor_errors=seen_errors, top_errors=top)
+    held_out, hidden = leave_one_out(texts, gold_records, extract, prior=prior, top_errors=top)
+    report.leave_one_out = LeaveOneOut(
+        prior=str(prior_path), hidden_variants=hidden, detection=held_out.detection, fields=held_out.fields,
+        by_template=held_out.by_template, by_doc=held_out.by_doc, errors=held_out.errors)
+    return report
 
 
 # --------------------------------------------------------------------------------------
@@ -213,7 +260,7 @@ def _group_table(title: str, label: str, groups: Sequence[GroupScore], detection
     if detection:
         for name in ("gold", "pred", "matched"):
             table.add_column(name, justify="right")
-    for name in ("scored", "accuracy", "silent", "silent rate", "F1"):
+    for name in ("scored", "accuracy", "silent", "silent rate", "flagged", "F1"):
         table.add_column(name, justify="right")
     for group in groups:
         counts = (
@@ -228,7 +275,42 @@ def _group_table(title: str, label: str, groups: Sequence[GroupScore], detection
             _percent(group.fields.accuracy),
             str(group.fields.silent),
             _percent(group.fields.silent_error_rate),
+            _percent(group.fields.flagged_share),
             _percent(group.fields.f1),
+        )
+    return table
+
+
+def _held_out_table(report: EvalReport) -> Table:
+    """All-seen and held-out figures per document and per template, side by side."""
+    held_out = report.leave_one_out
+    assert held_out is not None
+    table = Table(title="leave-one-out: all documents seen → document held out", title_justify="left")
+    table.add_column("group", overflow="fold")
+    for name in ("tables found", "F1", "accuracy", "silent rate", "flagged", "hidden variants"):
+        table.add_column(name, justify="right")
+
+    def pair(seen: float | None, held: float | None) -> str:
+        return f"{_percent(seen)} → {_percent(held)}"
+
+    seen_groups = {(kind, group.name): group for kind, groups in (("doc", report.by_doc), ("template", report.by_template))
+                   for group in groups}
+    rows = [("doc", group) for group in held_out.by_doc] + [("template", group) for group in held_out.by_template]
+    rows.append(("all", None))
+    for kind, held in rows:
+        seen_fields, seen_detection = (report.fields, report.detection) if held is None else \
+            (seen_groups[(kind, held.name)].fields, seen_groups[(kind, held.name)].detection)
+        held_fields, held_detection = (held_out.fields, held_out.detection) if held is None else \
+            (held.fields, held.detection)
+        hidden = str(len(held_out.hidden_variants.get(held.name, []))) if kind == "doc" and held is not None else ""
+        table.add_row(
+            _clean("all documents" if held is None else held.name, 40),
+            f"{seen_detection.matched}/{seen_detection.gold_tables} → {held_detection.matched}/{held_detection.gold_tables}",
+            pair(seen_fields.f1, held_fields.f1),
+            pair(seen_fields.accuracy, held_fields.accuracy),
+            pair(seen_fields.silent_error_rate, held_fields.silent_error_rate),
+            pair(seen_fields.flagged_share, held_fields.flagged_share),
+            hidden,
         )
     return table
 
@@ -277,6 +359,8 @@ def render_terminal(report: EvalReport, console: Console) -> None:
 
     console.print(_group_table("by template", "template", report.by_template))
     console.print(_group_table("by document", "document", report.by_doc))
+    if report.leave_one_out is not None:
+        console.print(_held_out_table(report))
 
     texts = Table(title="texts (similarity, matched tables)", title_justify="left")
     for name in ("field", "compared", "mean similarity", f"≥ {report.settings.text_match_threshold}"):

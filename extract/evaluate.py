@@ -346,6 +346,12 @@ class Tally(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def flagged_share(self) -> float | None:
+        """Share of scored fields a reviewer is asked to look at (wrong or right)."""
+        return _ratio(self.flagged_wrong + self.flagged_correct, self.scored)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def f1(self) -> float | None:
         precision, recall = self.precision, self.recall
         if precision is None or recall is None or precision + recall == 0:
@@ -465,6 +471,18 @@ class NoiseCurve(BaseModel):
     points: list[NoisePoint] = Field(default_factory=list)
 
 
+class LeaveOneOut(BaseModel):
+    """The same documents, each extracted with the vocabulary it did not teach (``extract.holdout``)."""
+
+    prior: str
+    hidden_variants: dict[str, list[str]]
+    detection: Detection
+    fields: Tally
+    by_template: list[GroupScore]
+    by_doc: list[GroupScore]
+    errors: list[FieldError]
+
+
 class Settings(BaseModel):
     table_min_iou: float = TABLE_MIN_IOU
     align_min_similarity: float = ALIGN_MIN_SIMILARITY
@@ -493,6 +511,7 @@ class EvalReport(BaseModel):
     uncertain_skipped: int = 0
     unreadable_flag_paths: int = 0
     noise: NoiseCurve | None = None
+    leave_one_out: LeaveOneOut | None = None
 
 
 # --------------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ from rapidfuzz import fuzz, process
 _WEIGHT = re.compile(r"[(（]\s*[\dA-Za-z]+\s*分?\s*[)）]|\d+\s*分")
 _NOISE = re.compile(r"[\s:：;；,，。.、_\-—/]+")
 
+_BRACKETED_NOTE = re.compile(r"[(（][^()（）\d]{1,6}[)）]")
+"""A label's own bracketed note ("(进度)", "（万元）"), never its value."""
+
 STRONG = 90.0
 """A match at or above this score is taken without a flag."""
 WEAK = 75.0
@@ -45,11 +48,35 @@ def normalise(text: str) -> str:
     return _NOISE.sub("", unicodedata.normalize("NFKC", text))
 
 
+_HIDDEN: dict[str, frozenset[str]] = {}
+"""Normalised variants hidden per vocabulary file (leave-one-out measurement); empty in normal use."""
+
+
 @lru_cache(maxsize=None)
 def vocabulary(name: str) -> dict:
     """A vocabulary file from ``schemas/vocab`` (``labels``, ``categories``)."""
     text = resources.files("schemas").joinpath("vocab", f"{name}.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    data = json.loads(text)
+    hidden = _HIDDEN.get(name)
+    return _without(data, hidden) if hidden else data
+
+
+def _without(table: dict, hidden: frozenset[str]) -> dict:
+    return {key: _without(value, hidden) if isinstance(value, dict) else
+            [variant for variant in value if normalise(variant) not in hidden] if isinstance(value, list) else value
+            for key, value in table.items()}
+
+
+def hide_variants(hidden: dict[str, set[str]]) -> None:
+    """Match as if the vocabularies lacked these variants (``{"labels": {normalised, …}}``).
+
+    Leave-one-out evaluation uses it to take away what one document taught the
+    vocabulary; ``hide_variants({})`` restores the full vocabularies. Every memo
+    derived from the vocabularies is dropped here or by ``pipeline.clear_caches``."""
+    _HIDDEN.clear()
+    _HIDDEN.update({name: frozenset(variants) for name, variants in hidden.items() if variants})
+    for memo in (vocabulary, _variant_index, _prefix_index, match_in, _signatures):
+        memo.cache_clear()
 
 
 @lru_cache(maxsize=None)
@@ -91,7 +118,10 @@ def match_in(text: str, vocab_key: tuple[str, ...], *, threshold: float = WEAK,
     if allow_prefix:
         for choice in _prefix_index(vocab_key).get(key[:2], ()):
             if key.startswith(choice):
-                return Match(index[choice], 100.0, choice, remainder=_remainder_after(text, choice))
+                remainder = _remainder_after(text, choice)
+                if _BRACKETED_NOTE.fullmatch(remainder):
+                    remainder = ""
+                return Match(index[choice], 100.0, choice, remainder=remainder)
     if len(key) < 2:
         return None
     found = process.extractOne(key, choices, scorer=fuzz.ratio, score_cutoff=threshold)
@@ -140,9 +170,47 @@ def level1_of(level2: str) -> str | None:
     return vocabulary("categories")["level1_of_level2"].get(level2)
 
 
+SIGNATURE_SCORE = 85.0
+"""The score of a label named by its wording (``_signatures``) rather than by a known variant."""
+_SIGNATURE_MAX_LENGTH = 20
+
+
 def match_label(text: str, template: str, *, threshold: float = 85.0) -> Match | None:
-    """A field label of the given template (fused "label value" cells give a remainder)."""
-    return match_in(text, ("labels", template), threshold=threshold)
+    """A field label of the given template (fused "label value" cells give a remainder).
+
+    A known variant first; failing that, a short cell worded like one of the
+    template's labels (``_signatures`` in labels.json) names that field."""
+    found = match_in(text, ("labels", template), threshold=threshold)
+    if found is not None or threshold > SIGNATURE_SCORE:
+        return found
+    for label, remainder in _label_value_splits(text):
+        key = normalise(label)
+        if not 2 <= len(key) <= _SIGNATURE_MAX_LENGTH:
+            continue
+        for canonical, pattern in _signatures(template):
+            if pattern.search(key):
+                return Match(canonical, SIGNATURE_SCORE, key, remainder=remainder)
+    return None
+
+
+def _label_value_splits(text: str) -> list[tuple[str, str]]:
+    """Readings of a cell as a label: "label：value", "label 64,200" (a number after a space), then
+    the whole cell."""
+    splits = []
+    colon = re.search(r"[:：]", text)
+    if colon and text[colon.end():].strip():
+        splits.append((text[:colon.start()], text[colon.end():].strip()))
+    space = re.search(r"\s+(\S*\d\S*)$", text.strip())
+    if space:
+        splits.append((text.strip()[:space.start()], space.group(1)))
+    splits.append((text, ""))
+    return splits
+
+
+@lru_cache(maxsize=None)
+def _signatures(template: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    table = vocabulary("labels").get("_signatures", {}).get(template, {})
+    return tuple((canonical, re.compile(pattern)) for canonical, patterns in table.items() for pattern in patterns)
 
 
 def best_name(text: str, names: list[str], threshold: float = WEAK) -> Match | None:

@@ -251,10 +251,11 @@ def extract_text(text: str, doc: str, backend: str = "rules") -> list[Result]:
 
 def clear_caches() -> None:
     """Forget memoised cell repairs and label matches (benchmarks measure cold runs)."""
-    from extract import match, repair, segment as segment_module
+    from extract import match, repair, rules, segment as segment_module
 
     repair.clean_cell.cache_clear()
     match.match_in.cache_clear()
+    rules._category_variants.cache_clear()
     match.normalise.cache_clear()
     segment_module._is_header_label.cache_clear()
     _KNOWN_CACHE.clear()

@@ -372,3 +372,41 @@ def test_known_name_exact_and_misspelt() -> None:
     assert misspelt is not None and misspelt.canonical == "阳泉市老年颐养中心" and misspelt.weak
     assert best_name("汾阳市社会保险中心", names) is None
     assert best_name("阳泉市民政局", []) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels named by their wording (``_signatures``): variants no seed printed
+
+
+@pytest.mark.parametrize(("printed", "template", "key", "remainder"), [
+    ("项目实施时间", "city-project", "period", ""),
+    ("绩效考核评价年度", "city-project", "eval_year", ""),
+    ("填写日期：2025.4.6", "city-project", "fill_date", "2025.4.6"),
+    ("自评结论及整改分析", "city-project", "conclusion", ""),
+    ("存在问题及下步打算", "city-project", "problems", ""),
+    ("主管科室", "city-project", "department", ""),
+    ("其中：中央补助资金 0", "other", "line_central", "0"),
+    ("市（县）财政补助 64,200", "other", "line_city", "64,200"),
+])
+def test_unseen_label_is_named_by_its_wording(printed: str, template: str, key: str, remainder: str) -> None:
+    found = match_label(printed, template)
+    assert found is not None and (found.canonical, found.remainder) == (key, remainder)
+    assert found.weak, "a label known only by its wording is a weak match"
+
+
+@pytest.mark.parametrize("printed", ["2024年度绩效评价工作经费", "保障单位正常运转，提高工作效率，完成年度工作任务并做好各项服务",
+                                     "项目单位"])
+def test_wording_patterns_do_not_take_values(printed: str) -> None:
+    assert match_label(printed, "city-project") is None
+
+
+def test_wording_patterns_are_not_used_for_strict_matching() -> None:
+    assert match_label("项目实施时间", "city-project", threshold=92) is None
+
+
+def test_bracketed_note_after_a_label_is_not_its_value() -> None:
+    """001:829 "项目执行情况 (进度)": the note belongs to the label; the value is the next cell."""
+    found = match_label("项目执行情况 (进度)", "city-project")
+    assert found is not None and found.canonical == "execution" and found.remainder == ""
+    fused = match_label("项目预算金额 30.01", "city-project")
+    assert fused is not None and fused.remainder == "30.01"
