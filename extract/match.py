@@ -75,7 +75,7 @@ def hide_variants(hidden: dict[str, set[str]]) -> None:
     derived from the vocabularies is dropped here or by ``pipeline.clear_caches``."""
     _HIDDEN.clear()
     _HIDDEN.update({name: frozenset(variants) for name, variants in hidden.items() if variants})
-    for memo in (vocabulary, _variant_index, _prefix_index, match_in, _signatures):
+    for memo in (vocabulary, _variant_index, _prefix_index, match_in, match_label, _signatures):
         memo.cache_clear()
 
 
@@ -175,6 +175,7 @@ SIGNATURE_SCORE = 85.0
 _SIGNATURE_MAX_LENGTH = 20
 
 
+@lru_cache(maxsize=100_000)
 def match_label(text: str, template: str, *, threshold: float = 85.0) -> Match | None:
     """A field label of the given template (fused "label value" cells give a remainder).
 

@@ -255,6 +255,7 @@ def clear_caches() -> None:
 
     repair.clean_cell.cache_clear()
     match.match_in.cache_clear()
+    match.match_label.cache_clear()
     rules._category_variants.cache_clear()
     match.normalise.cache_clear()
     segment_module._is_header_label.cache_clear()
