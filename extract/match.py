@@ -36,6 +36,8 @@ class Match:
     score: float
     variant: str
     remainder: str = ""
+    by_wording: bool = False
+    """Named by a wording pattern (``_signatures``), not by a known variant."""
 
     @property
     def weak(self) -> bool:
@@ -186,11 +188,11 @@ def match_label(text: str, template: str, *, threshold: float = 85.0) -> Match |
         return found
     for label, remainder in _label_value_splits(text):
         key = normalise(label)
-        if not 2 <= len(key) <= _SIGNATURE_MAX_LENGTH:
+        if not 2 <= len(key) <= _SIGNATURE_MAX_LENGTH or len(normalise(remainder)) > _SIGNATURE_MAX_LENGTH:
             continue
         for canonical, pattern in _signatures(template):
             if pattern.search(key):
-                return Match(canonical, SIGNATURE_SCORE, key, remainder=remainder)
+                return Match(canonical, SIGNATURE_SCORE, key, remainder=remainder, by_wording=True)
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import lru_cache
 from dataclasses import dataclass, field
 
@@ -54,9 +55,30 @@ def extract_rules(grid: Grid) -> Record:
     if not grid.rows:
         draft.doubt("source", "the table span holds no readable rows", kind="empty-table", severity="error")
         return draft.finish()
-    reader(grid, draft)
+    wording_hits: list[tuple[Row, LabelHit]] = []
+    token = _WORDING_HITS.set(wording_hits)
+    try:
+        reader(grid, draft)
+    finally:
+        _WORDING_HITS.reset(token)
+    _flag_values_of_unknown_labels(draft, wording_hits)
     _flag_missing(draft)
     return draft.finish()
+
+
+_WORDING_HITS: ContextVar[list[tuple[Row, LabelHit]] | None] = ContextVar("_WORDING_HITS", default=None)
+"""Labels the current extraction knew only by their wording; their values get a flag."""
+
+
+def _flag_values_of_unknown_labels(draft: Draft, hits: list[tuple[Row, LabelHit]]) -> None:
+    """A value read under a label no known variant matched is flagged: the label may be misread."""
+    for row, hit in hits:
+        following = next((cell.text for cell in row.cells[hit.index + hit.span:] if cell.text), None)
+        candidates = {text for text in (hit.remainder, following) if text}
+        for path, evidence in list(draft.record.evidence.items()):
+            if evidence.line == hit.cell.line and any(evidence.text.startswith(text[:20]) for text in candidates):
+                draft.doubt(path, f"read under '{hit.cell.text}', a label known only by its wording "
+                            f"(taken as {hit.key})", kind="unknown-label", label=hit.cell.text)
 
 
 _EXPECTED: dict[str, tuple[str, ...]] = {
@@ -135,6 +157,9 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
         while found is not None:
             hit = LabelHit(found.canonical, found, index, cell, span)
             hits.append(hit)
+            wording_hits = _WORDING_HITS.get()
+            if found.by_wording and wording_hits is not None:
+                wording_hits.append((row, hit))
             following = _label(found.remainder, template, keys, threshold) if found.remainder else None
             if following is None or not following.score >= 90:
                 break

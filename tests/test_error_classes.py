@@ -244,3 +244,11 @@ def test_organisation_under_the_project_name_label_is_the_department() -> None:
     assert record.project_name == "城乡养老服务和老年助餐工程"
     assert record.department == "阳泉市民政局"
     assert _flag_messages(record, "department") and _flag_messages(record, "project_name")
+
+
+def test_value_under_a_label_known_only_by_its_wording_is_flagged() -> None:
+    """003-T2 (792): "在问题与 E改措施" is a garbled 存在问题与整改措施; the text under it is read and flagged."""
+    record = _one(_city_table(_STANDARD_ROWS) + T.join(["", "在问题与 E改措施", "存在问题: 缺乏培训。", "整改措施。建立培训机制。"]) + "\n")
+    assert record.narrative.problems == "存在问题: 缺乏培训。整改措施。建立培训机制。"
+    assert any(flag.rule == "extract-unknown-label" for flag in record.flags if "narrative.problems" in flag.fields)
+    assert not any(flag.rule == "extract-unknown-label" for flag in record.flags if "narrative.conclusion" in flag.fields)
