@@ -922,7 +922,7 @@ def _city_entry(row: Row) -> Entry:
                 entry.score_cells = [(lone[0], _score_like(lone[0].text))]
         return entry
     after = values[values.index(name_cell) + 1:]
-    name_cell, fused_target = _split_fused_target(name_cell, after)
+    name_cell, fused_target = _split_fused_target(name_cell, after, row.raw)
     if fused_target is not None:
         after = [fused_target, *after]
     target = after[0] if len(after) > 0 else None
@@ -956,13 +956,23 @@ _STATUS_WORDS = ("已完成", "完成", "未完成", "达到", "已达到", "达
 _VALUE_START = re.compile(r"^(?:[≥≤<>=＞＜≈]\s*\d|\d+(?:\.\d+)?\s*%$)")
 
 
-def _split_fused_target(name_cell: Cell, after: list[Cell]) -> tuple[Cell, Cell | None]:
-    """"入住老人满意度 ≥90%": the OCR fused name and 年度指标值 into one cell, pushing the row left."""
-    parts = name_cell.text.rsplit(" ", 1)
-    if len(parts) != 2 or not parts[0].strip() or len(parts[1]) > 8:
-        return name_cell, None
+def _split_fused_target(name_cell: Cell, after: list[Cell], raw_line: str = "") -> tuple[Cell, Cell | None]:
+    """"入住老人满意度 ≥90%": the OCR fused name and 年度指标值 into one cell, pushing the row left.
+
+    Cleaning joins words split by a space between Chinese characters, so a fused
+    "…质量和 显著提高" is looked for in the raw line too; only a row pushed left
+    (two values after the name, the last a status word) is split that way."""
     following = [cell.text for cell in after if cell.text]
     shifted = len(following) == 2 and following[1] in _STATUS_WORDS
+    parts = name_cell.text.rsplit(" ", 1)
+    if len(parts) != 2 and shifted:
+        raw_cells = raw_line.split("\t")
+        raw_parts = raw_cells[name_cell.col].strip().rsplit(" ", 1) if name_cell.col < len(raw_cells) else []
+        tail = raw_parts[1] if len(raw_parts) == 2 else ""
+        if 2 <= len(tail) < len(name_cell.text) and name_cell.text.endswith(tail):
+            parts = [name_cell.text[:-len(tail)], tail]
+    if len(parts) != 2 or not parts[0].strip() or len(parts[1]) > 8:
+        return name_cell, None
     if _VALUE_START.match(parts[1]) or shifted:
         return (Cell(parts[0].strip(), name_cell.line, name_cell.col),
                 Cell(parts[1].strip(), name_cell.line, name_cell.col))

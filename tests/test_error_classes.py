@@ -252,3 +252,17 @@ def test_value_under_a_label_known_only_by_its_wording_is_flagged() -> None:
     assert record.narrative.problems == "存在问题: 缺乏培训。整改措施。建立培训机制。"
     assert any(flag.rule == "extract-unknown-label" for flag in record.flags if "narrative.problems" in flag.fields)
     assert not any(flag.rule == "extract-unknown-label" for flag in record.flags if "narrative.conclusion" in flag.fields)
+
+
+def test_name_fused_with_a_worded_target_is_split_at_the_raw_space() -> None:
+    """001-T13 (1360): "…质量和 显著提高 | 完成 | 已完成": cleaning joins the two words, the raw line keeps
+    the space, and the row pushed left (status word last) says a target was fused into the name."""
+    rows = [*_STANDARD_ROWS[:3],
+            T.join(["", "", "可持续影响指标", "指标1", "养老服务质量和 显著提高", "完成", "已完成", ""]),
+            _STANDARD_ROWS[3]]
+    record = _one(_city_table(rows))
+    fused = record.indicators[3]
+    assert (fused.name, fused.target, fused.actual, fused.note) == ("养老服务质量和", "显著提高", "完成", "已完成")
+    plain = _one(_city_table([*_STANDARD_ROWS[:3], T.join(["", "", "可持续影响指标", "指标1", "服务 质量", "提高", "提高", ""]),
+                              _STANDARD_ROWS[3]]))
+    assert plain.indicators[3].name == "服务质量", "a row that is not pushed left keeps its name whole"
