@@ -847,6 +847,7 @@ class Entry:
     dropped: list[Cell] = field(default_factory=list)
     label_only: Cell | None = None
     level1_doubt: str | None = None
+    shifted: str | None = None
 
 
 _LEVEL2_ORDER = ["数量指标", "质量指标", "时效指标", "成本指标", "经济效益指标", "社会效益指标", "生态效益指标",
@@ -889,6 +890,8 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
             doubts.append((index, "level1", "no 一级指标 for this row"))
         elif entry.level1_doubt:
             doubts.append((index, "level1", entry.level1_doubt))
+        if entry.shifted:
+            doubts.append((index, "actual", entry.shifted))
         if not entry.parsed.numbered and entry.parsed.level2 is None and entry.parsed.level1 is None \
                 and indicator.actual is None:
             doubts.append((index, "actual", "row without numbering and with few cells; values may be shifted"))
@@ -934,6 +937,9 @@ def _city_entry(row: Row) -> Entry:
     if not (_text(target) or _text(actual) or note or score_cells) and _is_category_label(name_cell.text):
         entry.label_only = name_cell
         return entry
+    if not _text(actual) and len(note_cells) == 1 and target is not None and note == target.text and len(note) <= 8:
+        actual, note, note_cells = note_cells[0], None, []
+        entry.shifted = f"全年完成值 read one cell to the right ('{actual.text}' in the 未完成原因 column)"
     entry.indicator = Indicator(name=name_cell.text, target=_text(target), actual=_text(actual), note=note)
     entry.cited = {"name": name_cell}
     if target is not None and target.text:

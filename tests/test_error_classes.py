@@ -266,3 +266,17 @@ def test_name_fused_with_a_worded_target_is_split_at_the_raw_space() -> None:
     plain = _one(_city_table([*_STANDARD_ROWS[:3], T.join(["", "", "可持续影响指标", "指标1", "服务 质量", "提高", "提高", ""]),
                               _STANDARD_ROWS[3]]))
     assert plain.indicators[3].name == "服务质量", "a row that is not pushed left keeps its name whole"
+
+
+def test_actual_one_cell_to_the_right_is_read_as_actual_and_flagged() -> None:
+    """001-T18 (1768): "…数据 | 保障 | | 保障": the 全年完成值 sits in the 未完成原因 column."""
+    rows = [*_STANDARD_ROWS[:2],
+            T.join(["", "效益指标（30分）", "社会效益指标", "指标1", "保障运转", "保障", "", "保障", "30"]),
+            _STANDARD_ROWS[3]]
+    record = _one(_city_table(rows))
+    shifted = record.indicators[2]
+    assert (shifted.target, shifted.actual, shifted.note) == ("保障", "保障", None)
+    assert _flag_messages(record, "indicators[2].actual")
+    reason = _one(_city_table([*_STANDARD_ROWS[:2], T.join(["", "效益指标（30分）", "社会效益指标", "指标1", "保障运转", "保障", "",
+                                                          "系统建设中", "30"]), _STANDARD_ROWS[3]]))
+    assert (reason.indicators[2].actual, reason.indicators[2].note) == (None, "系统建设中")
