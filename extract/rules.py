@@ -475,7 +475,8 @@ def _read_city(grid: Grid, draft: Draft) -> None:
                 tail_start = narrative_start
                 draft.doubt("indicators", "indicator rows printed after 总分 were read in reverse order "
                             "(a page the OCR read bottom-up)", kind="reversed-rows")
-        _read_city_indicators(body, draft)
+        leftovers = _header_leftovers(grid.rows[header_index])
+        _read_city_indicators([leftovers, *body] if leftovers else body, draft)
         if total_index is not None:
             _read_total(grid.rows[total_index:total_index + 2], draft)
         else:
@@ -503,6 +504,30 @@ def _indicator_header_index(rows: list[Row], template: str) -> int | None:
         return section
     numbered = next((i for i, row in enumerate(rows) if _NUMBERING_ANYWHERE.search(row.joined())), None)
     return numbered - 1 if numbered else None
+
+
+_TRAILING_SCORE = re.compile(r"(?:得分|分值|自评分)\s*(\d+(?:\.\d+)?)\s*分?$")
+
+
+def _header_leftovers(row: Row) -> Row | None:
+    """What the OCR fused into the header row from the first block: its 一级指标 label
+    ("产出指标 (50分)" in place of 一级指标) and its subtotal ("自评得分 45"), as a row of its own.
+    A header holding a 二级指标 name too is one the OCR invented, not a fused one."""
+    cells: list[Cell] = []
+    labelled = False
+    for cell in row.cells:
+        kinds = [kind for kind, *_ in category_tokens(cell.text)] if cell.text else []
+        score = _TRAILING_SCORE.search(cell.text)
+        if "level2" in kinds:
+            return None  # category names standing in for the header's words: an invented header
+        if "level1" in kinds and strip_weight(cell.text)[1] is not None:
+            labelled = True
+            cells.append(cell)
+        elif score:
+            cells.append(Cell(score.group(1), cell.line, cell.col))
+        else:
+            cells.append(Cell("", cell.line, cell.col))
+    return Row(row.line, cells, row.raw) if labelled else None
 
 
 def draft_cell(draft: Draft, path: str) -> Cell | None:

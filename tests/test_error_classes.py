@@ -280,3 +280,28 @@ def test_actual_one_cell_to_the_right_is_read_as_actual_and_flagged() -> None:
     reason = _one(_city_table([*_STANDARD_ROWS[:2], T.join(["", "效益指标（30分）", "社会效益指标", "指标1", "保障运转", "保障", "",
                                                           "系统建设中", "30"]), _STANDARD_ROWS[3]]))
     assert (reason.indicators[2].actual, reason.indicators[2].note) == (None, "系统建设中")
+
+
+def test_first_block_label_and_subtotal_fused_into_the_header_row() -> None:
+    """001-T2 (715): "绩效 | 产出指标 (50分) | 二级指标 | … | 自评得分 45": the header carries the first block."""
+    text = _city_table([
+        T.join(["", "", "数量指标", "指标1", "核对批次", "≥30批次", "≥30批次", ""]),
+        T.join(["", "", "质量指标", "指标1", "认定准确率", "≥90%", "≥90%", ""]),
+        *_STANDARD_ROWS[2:]])
+    text = text.replace(T.join(["", "一级指标", "二级指标", "三级指标", "年度指标值", "全年完成值", "未完成原因和改进措施", "自评得分"]),
+                        T.join(["绩效", "产出指标 (50分)", "二级指标", "三级指标", "年度指标值", "全年完成值", "未完成原因和改进措施",
+                                "自评得分 45"]))
+    record = _one(text)
+    assert [(c.level1, c.weight, c.score) for c in record.category_scores] == [
+        ("产出指标", 50, 45), ("效益指标", 30, 30), ("满意度指标", 10, 10)]
+    assert [i.level1 for i in record.indicators[:2]] == ["产出指标", "产出指标"]
+
+
+def test_header_invented_from_category_names_opens_no_block() -> None:
+    """001-T10 (1078): "效益指标 (30分) | 数量指标 | 预期指标 | 年度指标值 …" is an invented header, not a block."""
+    text = _city_table(_STANDARD_ROWS).replace(
+        T.join(["", "一级指标", "二级指标", "三级指标", "年度指标值", "全年完成值", "未完成原因和改进措施", "自评得分"]),
+        T.join(["效益指标 (30分)", "数量指标", "预期指标", "年度指标值", "全年完成值", "未完成原因和改进措施"]))
+    record = _one(text)
+    assert record.indicators[0].level1 == "产出指标"
+    assert [c.level1 for c in record.category_scores] == ["产出指标", "效益指标", "满意度指标"]
