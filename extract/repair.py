@@ -131,12 +131,15 @@ def restore_glyphs(text: str) -> str:
 
 _SPACE_AROUND_SLASH = re.compile(rf"(?<=[{HAN}\d%])[ \u3000]*/[ \u3000]*(?=[{HAN}\d])|(?<=[{HAN}\d%])[ \u3000]+/(?=[{HAN}])")
 _SPACE_AFTER_LIST_NUMBER = re.compile(rf"(?<=\d[.、])[ \u3000]+(?=[{HAN}])")
+_LOST_UNIT_SLASH = re.compile(rf"(?<=\d[{HAN}]/[{HAN}])[ \u3000]+(?=[{HAN}]$)")
+""""≤180元/天 人": a rate unit (元/天/人) whose second slash the OCR read as a space."""
 
 
 def repair_spacing(text: str) -> str:
     text = _SPLIT_DECIMAL.sub(".", text)
     text = _SPACE_AFTER_LIST_NUMBER.sub("", text)
     text = _SPACE_AROUND_SLASH.sub("/", text)
+    text = _LOST_UNIT_SLASH.sub("/", text)
     text = _SPACE_BETWEEN_HAN.sub("", text)
     text = _SPACE_AFTER_OPERATOR.sub("", text)
     return text

@@ -265,3 +265,10 @@ def test_cleaning_is_idempotent(doc: str) -> None:
     unstable = [(number, text) for number, raw in enumerate(lines(doc), 1) for text in raw.split("\t")
                 if clean_cell(clean_cell(text)) != clean_cell(text)]
     assert unstable == []
+
+
+def test_lost_slash_in_a_rate_unit_is_restored() -> None:
+    """003-T1 (689): "≤180元/天 人" beside "≤180元/天/人": the second slash read as a space."""
+    assert clean_cell("≤180元/天 人") == "≤180元/天/人"
+    assert clean_cell("12次/年 人") == "12次/年/人"
+    assert clean_cell("100元/天 人员") == "100元/天人员", "a word after the unit is not a unit"
