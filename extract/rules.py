@@ -1053,7 +1053,8 @@ def _numbering_groups(entries: list[Entry]) -> list[list[Entry]]:
             if labelled or not any(member.number is not None for member in (groups[-1] if groups else [])):
                 starts = True
         if starts and groups and not any(member.indicator for member in groups[-1]) \
-                and entry.parsed.level1 is None and groups[-1][-1].parsed.level1 is not None:
+                and entry.parsed.level1 is None and groups[-1][-1].parsed.level1 is not None \
+                and not any(member.parsed.level2 is not None for member in groups[-1]):
             starts = False
         if starts:
             groups.append([entry])

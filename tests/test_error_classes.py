@@ -305,3 +305,17 @@ def test_header_invented_from_category_names_opens_no_block() -> None:
     record = _one(text)
     assert record.indicators[0].level1 == "产出指标"
     assert [c.level1 for c in record.category_scores] == ["产出指标", "效益指标", "满意度指标"]
+
+
+def test_empty_labelled_group_does_not_lend_its_label_to_the_next_group() -> None:
+    """001-T18 (1704–1708): an empty pair "指标1 | 效益指标 (30分) 经济效益指标 指标2" before
+    "指标1 name | 社会效益指标 指标2 name": the named rows are 社会效益, the labels sit on 指标2."""
+    rows = [*_STANDARD_ROWS[:2],
+            T.join(["", "", "", "指标1", "", "", "", "", "30"]),
+            T.join(["", "效益指标（30分）", "经济效益指标", "指标2", "", "", "", ""]),
+            T.join(["", "", "", "指标1", "树立文明意识", "树立", "树立", "已完成"]),
+            T.join(["", "", "社会效益指标", "指标2", "推行文明殡葬", "逐步提升", "逐步提升", "已完成"]),
+            _STANDARD_ROWS[3]]
+    record = _one(_city_table(rows))
+    assert [(i.name, i.level1, i.level2) for i in record.indicators[2:4]] == [
+        ("树立文明意识", "效益指标", "社会效益指标"), ("推行文明殡葬", "效益指标", "社会效益指标")]
