@@ -923,8 +923,24 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
     if orphan_scores:
         draft.doubt("category_scores", "score cells before any 一级指标 label", kind="shifted-cells",
                     values=[value for _, value in orphan_scores])
+    doubts.extend(_out_of_order_categories(indicators))
     _commit_indicators(draft, indicators, evidence, doubts)
     _city_category_scores(draft, blocks, indicators)
+
+
+def _out_of_order_categories(indicators: list[Indicator]) -> list[tuple[int, str, str]]:
+    """The form prints 产出, then 效益, then 满意度; rows whose categories run backwards were
+    labelled by an invented or misplaced label, so their level1 and level2 are in doubt."""
+    order = {name: rank for rank, name in enumerate(("产出指标", "成本指标", "效益指标", "满意度指标"))}
+    ranks = [order.get(indicator.level1 or "", -1) for indicator in indicators]
+    doubts: list[tuple[int, str, str]] = []
+    for index, rank in enumerate(ranks):
+        later = [other for other in ranks[index + 1:] if other >= 0]
+        earlier = [other for other in ranks[:index] if other >= 0]
+        if rank >= 0 and ((later and min(later) < rank) or (earlier and max(earlier) > rank)):
+            message = f"{indicators[index].level1} out of the form's order (产出, 效益, 满意度) among the rows"
+            doubts.extend([(index, "level1", message), (index, "level2", message)])
+    return doubts
 
 
 def _city_entry(row: Row) -> Entry:

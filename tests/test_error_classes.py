@@ -319,3 +319,20 @@ def test_empty_labelled_group_does_not_lend_its_label_to_the_next_group() -> Non
     record = _one(_city_table(rows))
     assert [(i.name, i.level1, i.level2) for i in record.indicators[2:4]] == [
         ("树立文明意识", "效益指标", "社会效益指标"), ("推行文明殡葬", "效益指标", "社会效益指标")]
+
+
+def test_categories_running_backwards_flag_level1_and_level2() -> None:
+    """001-T5 (903–906): rows read as 效益 come before rows read as 产出; the labels were invented,
+    so the level2 of those rows is in doubt too, not only the level1."""
+    rows = [
+        T.join(["基本指标 (30分)", "社会效益", "指标1", "居家照护人数", "1300人", "109人", "", "43"]),
+        T.join(["", "时效性", "指标1", "服务及时性", ">95%", "99%", ""]),
+        T.join(["满意度指标（10分）", "服务对象满意度指标", "指标1", "老年人满意度", ">90%", "90%", "10"]),
+    ]
+    record = _one(_city_table(rows))
+    assert [i.level1 for i in record.indicators] == ["效益指标", "产出指标", "满意度指标"]
+    assert any("order" in message for message in _flag_messages(record, "indicators[0].level2"))
+    assert any("order" in message for message in _flag_messages(record, "indicators[1].level2"))
+    assert not _flag_messages(record, "indicators[2].level2")
+    standard = _one(_city_table(_STANDARD_ROWS))
+    assert not any("order" in flag.message for flag in standard.flags)
