@@ -20,6 +20,8 @@ EXTRACTOR_RULE_PREFIX = "extract-"
 class Draft:
     def __init__(self, grid: Grid, backend: str = "rules") -> None:
         self.grid = grid
+        self.form: str | None = None
+        """The printed form where a template has several (``other``: "department-overall")."""
         self.record = Record(
             source=Source(doc=grid.doc, start_line=grid.start_line, end_line=grid.end_line),
             template=grid.template,  # type: ignore[arg-type]

@@ -81,6 +81,8 @@ def _flag_values_of_unknown_labels(draft: Draft, hits: list[tuple[Row, LabelHit]
                             f"(taken as {hit.key})", kind="unknown-label", label=hit.cell.text)
 
 
+_DEPARTMENT = "department-overall"
+"""The department-overall form (部门整体支出绩效自评表), read as template ``other``."""
 _EXPECTED: dict[str, tuple[str, ...]] = {
     "city-project": ("project_name", "department", "implementing_unit", "project_lead", "phone", "period",
                      "eval_year", "fill_date", "funds.planned.total", "funds.received.total", "funds.executed.total",
@@ -94,6 +96,8 @@ _EXPECTED: dict[str, tuple[str, ...]] = {
     "transfer-payment": ("project_name", "department", "implementing_unit", "eval_year", "funds.planned.total",
                          "funds.executed.total", "execution_rate", "goals.annual", "goals.achieved"),
     "other": ("project_name", "department", "eval_year"),
+    _DEPARTMENT: ("department", "eval_year", "funds.planned.total", "funds.executed.total", "execution_rate",
+                       "total_score"),
 }
 _CITY_LEVEL1 = ("产出指标", "效益指标", "满意度指标")
 
@@ -101,7 +105,7 @@ _CITY_LEVEL1 = ("产出指标", "效益指标", "满意度指标")
 def _flag_missing(draft: Draft) -> None:
     """A field the form prints but the extractor did not find is flagged, never left silently null."""
     record = draft.record
-    for path in _EXPECTED.get(record.template, ()):
+    for path in _EXPECTED.get(draft.form or record.template, ()):
         if not draft.has(path):
             draft.doubt(path, f"{path} not found in the table", kind="missing-value")
     if not record.indicators:
@@ -1412,8 +1416,9 @@ def _prefer_yuan_crosscheck(cell: Cell, reading, grid: Grid):
     return reading
 
 
-def _read_weighted_indicators(rows: list[Row], draft: Draft) -> None:
-    """Province rows: name, 年初, 调整后, 实际, 定性 | 分值, 得分 (read from the right) | 偏差原因."""
+def _read_weighted_indicators(rows: list[Row], draft: Draft, *, adjusted_column: bool = True) -> None:
+    """Province rows: name, 年初, 调整后, 实际, 定性 | 分值, 得分 (read from the right) | 偏差原因.
+    Without ``adjusted_column`` (the department form): name, 年度指标值, 实际完成值 | 分值, 得分 | 偏差原因."""
     indicators: list[Indicator] = []
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []
@@ -1453,7 +1458,10 @@ def _read_weighted_indicators(rows: list[Row], draft: Draft) -> None:
             tail_notes = [cell for cell in after[score_at + 1:] if cell.text]
             doubts.append((len(indicators), "weight", "only one number where 分值 and 得分 stand"))
         middle = _trim_trailing(middle)
-        if len(middle) >= 3:
+        if not adjusted_column and len(middle) >= 2:
+            target, adjusted, actual = middle[0], None, middle[1]
+            qualitative = [cell for cell in middle[2:] if cell.text]
+        elif len(middle) >= 3:
             target, adjusted, actual = middle[0], middle[1], middle[2]
             qualitative = [cell for cell in middle[3:] if cell.text]
         elif len(middle) == 2:
@@ -1550,6 +1558,9 @@ def _read_province_narrative(rows: list[Row], draft: Draft) -> None:
 
 
 def _read_other(grid: Grid, draft: Draft) -> None:
+    if _is_department_form(grid):
+        _read_department(grid, draft)
+        return
     template = "other"
     _put_year_near_title(grid, draft)
     rows = grid.rows
@@ -1588,6 +1599,76 @@ def _read_other(grid: Grid, draft: Draft) -> None:
         _read_goal_indicators(rows[header_index + 1:], draft)
     else:
         draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
+
+
+def _is_department_form(grid: Grid) -> bool:
+    """部门整体支出绩效自评表: a department's whole spending, not one project."""
+    title = normalise(grid.title or "")
+    if "部门整体" in title or "整体支出" in title:
+        return True
+    return any(hit.key in ("department", "tasks") and not hit.match.by_wording
+               for row in grid.rows[:8] for hit in find_labels(row, _DEPARTMENT))
+
+
+def _read_department(grid: Grid, draft: Draft) -> None:
+    """The department-overall form (template ``other``): 部门（单位）名称, the 年度总额 row of
+    年度部门整体支出预算执行情况 (年初预算数, 全年预算数, 全年执行数 | 分值, 执行率, 得分),
+    年度总体目标 (预期目标 | 实际完成情况), the weighted indicators and 总分."""
+    draft.form = _DEPARTMENT
+    _put_year_near_title(grid, draft)
+    rows = grid.rows
+    header_index = next((i for i, row in enumerate(rows) if _is_indicator_header(row)), None)
+    head = rows[:header_index] if header_index is not None else rows
+    for position, row in enumerate(head):
+        for hit in find_labels(row, _DEPARTMENT):
+            if hit.key == "department" and not draft.has("department"):
+                cell = value_after(row, hit, template=_DEPARTMENT)
+                if cell is not None:
+                    draft.put("department", cell.text, cell)
+            elif hit.key == "funds_total_row" and not draft.has("funds.executed.total"):
+                _read_department_funds(row, hit, draft)
+            elif hit.key == "goals_section" and not draft.has("goals.annual"):
+                below = [other for other in head[position + 1:position + 4]
+                         if not any(h.key in ("goal_annual", "goal_achieved") for h in find_labels(other, _DEPARTMENT))]
+                _read_goal_pair(below, draft, ("goals.annual", "goals.achieved"))
+    if header_index is None:
+        draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
+        return
+    total_index = next((i for i in range(header_index + 1, len(rows)) if _is_total_row(rows[i])), None)
+    _read_weighted_indicators(rows[header_index + 1:total_index], draft, adjusted_column=False)
+    if total_index is not None:
+        _read_total_from_right(rows[total_index], draft)
+
+
+def _read_department_funds(row: Row, hit: LabelHit, draft: Draft) -> None:
+    """年度总额: three amounts from the left (年初预算数, 全年预算数, 全年执行数), then 分值, 执行率, 得分."""
+    cells = [cell for cell in row.cells[hit.index + hit.span:] if cell.text and is_numeric_cell(cell.text)]
+    if hit.remainder and is_numeric_cell(hit.remainder):
+        cells.insert(0, Cell(hit.remainder, hit.cell.line, hit.cell.col))
+    readings = [(cell, read_number(cell.text, money=True)) for cell in cells]
+    readings = [(cell, reading) for cell, reading in readings if reading is not None]
+    for path, (cell, reading) in zip(("funds.initial", "funds.planned.total", "funds.executed.total"), readings):
+        draft.put(path, reading.value, cell)
+    if len(readings) == 6:
+        for path, (cell, reading) in zip(("execution_weight", "execution_rate", "execution_score"), readings[3:]):
+            draft.put(path, reading.value, cell)
+        return
+    rate = next(((cell, reading) for cell, reading in readings[3:] if "%" in cell.text), None)
+    if rate is not None:
+        draft.put("execution_rate", rate[1].value, rate[0])
+    draft.doubt(["funds.initial", "funds.planned.total", "funds.executed.total", "execution_rate"],
+                f"the 年度总额 row has {len(readings)} numbers where the form prints 6", kind="shifted-cells",
+                values=[cell.text for cell, _ in readings])
+
+
+def _read_total_from_right(row: Row, draft: Draft) -> None:
+    """总分 | … | 分值 | 得分 (| 等级): the last number is the score."""
+    numbers = [cell for cell in row.cells if cell.text and is_numeric_cell(cell.text)]
+    if numbers:
+        draft.put("total_score", read_number(numbers[-1].text).value, numbers[-1])
+    grade = next((cell for cell in row.cells if normalise(cell.text) in _GRADES), None)
+    if grade is not None:
+        draft.put("grade", normalise(grade.text), grade)
 
 
 def _put_goal_funds(draft: Draft, funds: dict[str, tuple[Cell, float]]) -> None:

@@ -31,7 +31,8 @@ watermark lines, which page breaks put inside a header, do not count)."""
 _HEADER_LABELS = (
     "项目名称", "项目负责人", "主管部门", "实施单位", "联系电话", "项目起止时间", "主管部门及代码", "预算单位",
     "项目预算金额", "项目属性", "项目资金预算安排及执行进度", "转移支付项目名称", "中央主管部门", "地方主管部门",
-    "资金使用单位", "实际到位金额",
+    "资金使用单位", "实际到位金额", "部门(单位)名称", "部门名称", "年度主要任务", "任务名称", "主要内容", "年度部门整体支出预算执行情况",
+    "年度总体目标", "年度绩效指标",
 )
 _LABEL_HINTS = tuple({label[i:i + 2] for label in _HEADER_LABELS for i in range(0, len(label) - 1, 2)})
 """Two-character pieces of the header labels: a line holding none of them holds no label, even garbled."""
@@ -41,7 +42,7 @@ _WATERMARK_GLYPHS = frozenset("供烘拱")
 segmenter (titles are lines of one or two cells), so it is not repaired here."""
 _NAME_LABELS = ("项目名称", "转移支付项目名称", "转移支付名称")
 _ANCHOR_LABELS = ("项目名称", "主管部门", "预算单位", "实施单位", "项目预算金额", "项目资金预算安排及执行进度",
-                  "转移支付项目名称", "地方主管部门", "资金使用单位", "项目属性")
+                  "转移支付项目名称", "地方主管部门", "资金使用单位", "项目属性", "部门(单位)名称", "部门名称", "年度主要任务")
 """A header block needs one of these: a footer of 负责人/联系电话/填报日期 is not a table."""
 
 _TEMPLATE_MARKERS: dict[str, tuple[str, ...]] = {
@@ -51,7 +52,8 @@ _TEMPLATE_MARKERS: dict[str, tuple[str, ...]] = {
                          "调整后指标值", "定性指标情况说明", "项目绩效分析", "资金结转余"),
     "transfer-payment": ("中央主管部门", "地方主管部门", "资金使用单位", "转移支付", "资金管理情况", "资金投入情况",
                          "全年实际完成值", "总体目标完成情况"),
-    "other": ("项目属性", "实施期目标", "实施期资金总额", "项目期", "立项依据", "项目设立必要性", "保证项目实施的制度措施"),
+    "other": ("项目属性", "实施期目标", "实施期资金总额", "项目期", "立项依据", "项目设立必要性", "保证项目实施的制度措施",
+              "部门(单位)名称", "年度主要任务", "年度总体目标", "年度绩效指标", "部门整体"),
 }
 
 _TITLE_FORMS = ("项目支出绩效自评表", "绩效目标自评表", "绩效自评表", "自评表")
@@ -173,7 +175,7 @@ def is_title(cells: list[str]) -> bool:
     if not cells or len(cells) > 2:
         return False
     text = normalise("".join(cells))
-    if len(text) > 80 or text.startswith(("附件", "详见")) or "部门整体" in text:
+    if len(text) > 80 or text.startswith(("附件", "详见")) or "部门整体" in text and not text.endswith("表"):
         return False
     if any(form in text for form in _TITLE_FORMS):
         return True
@@ -231,6 +233,8 @@ def classify(lines: list[list[str]], title: str | None) -> str:
     title_key = normalise(title or "")
     if "转移支付" in title_key:
         scores["transfer-payment"] += 3
+    if "部门整体" in title_key or "整体支出" in title_key:
+        scores["other"] += 3
     if title_key.endswith("项目支出绩效自评表"):
         scores["city-project"] += 1
         scores["province-project"] += 1
