@@ -135,8 +135,21 @@ _LOST_UNIT_SLASH = re.compile(rf"(?<=\d[{HAN}]/[{HAN}])[ \u3000]+(?=[{HAN}]$)")
 """"≤180元/天 人": a rate unit (元/天/人) whose second slash the OCR read as a space."""
 
 
+_COMMA_BETWEEN_DIGITS = re.compile(r"\d+(?:[,，][ \u3000]?\d+)+")
+
+
+def _decimal_comma(found: re.Match[str]) -> str:
+    """"92,77万元", "88, 19万元": one comma that cannot group thousands (not three digits after
+    it) is a decimal point the OCR misread. Chains ("2024, 12, 31", "1,234,567") stay as printed."""
+    parts = re.split(r"[,，][ \u3000]?", found.group(0))
+    if len(parts) != 2 or len(parts[1]) == 3:
+        return found.group(0)
+    return f"{parts[0]}.{parts[1]}"
+
+
 def repair_spacing(text: str) -> str:
     text = _SPLIT_DECIMAL.sub(".", text)
+    text = _COMMA_BETWEEN_DIGITS.sub(_decimal_comma, text)
     text = _SPACE_AFTER_LIST_NUMBER.sub("", text)
     text = _SPACE_AROUND_SLASH.sub("/", text)
     text = _LOST_UNIT_SLASH.sub("/", text)
@@ -152,7 +165,7 @@ def clean_cell(text: str) -> str:
     if not text:
         return ""
     if text.isascii() and "<" not in text and "\\" not in text and "$" not in text:
-        return _SPLIT_DECIMAL.sub(".", text)
+        return _SPLIT_DECIMAL.sub(".", text)  # a bare number: read_number judges (and flags) its commas
     text = unicodedata.normalize("NFC", text)
     text = strip_markup(text)
     if is_watermark(text):

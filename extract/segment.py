@@ -22,8 +22,8 @@ from extract.load import Document
 from extract.match import normalise
 from extract.repair import clean_cell, is_watermark
 
-TITLE_LOOKBACK = 14
-"""How many lines above a header block a title may stand (单位/填报日期 lines sit between)."""
+TITLE_LOOKBACK = 8
+"""How many content lines above a header block a title may stand (单位/填报日期 lines sit between)."""
 RUN_GAP = 2
 """Label lines at most this many content lines apart belong to one header block (blank and
 watermark lines, which page breaks put inside a header, do not count)."""
@@ -184,12 +184,20 @@ def is_title(cells: list[str]) -> bool:
 
 
 def _title_above(cleaned: list[list[str]], header: int, floor: int) -> int | None:
-    lowest = max(floor + 1, header - TITLE_LOOKBACK)
+    """The title within ``TITLE_LOOKBACK`` content lines above the header (watermark lines,
+    which page breaks put between a title and its table, are empty here and do not count)."""
     found = None
-    for number in range(header - 1, lowest - 1, -1):
-        if is_title(cleaned[number - 1]):
+    content = 0
+    for number in range(header - 1, floor, -1):
+        cells = cleaned[number - 1]
+        if not cells:
+            continue
+        content += 1
+        if content > TITLE_LOOKBACK:
+            break
+        if is_title(cells):
             found = number
-        elif found is not None and cleaned[number - 1]:
+        elif found is not None:
             break
     return found
 

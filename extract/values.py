@@ -20,7 +20,7 @@ _GRADE = re.compile(r"(?:等\s*[级次]|评价结果|自评结果|评定结果|�
                     r"[“\"'‘「]?\s*([优良中差])(?:秀|好|等)?\s*[”\"'’」]?")
 _DATE_PARTS = re.compile(r"(\d{4})\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})")
 _COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d)")
-_MERGED_RANGE = re.compile(r"(\d{4})\.(\d{1,2})\.(\d{2})(\d{4})\.(\d{1,2})\.(\d{1,2})")
+_MERGED_RANGE = re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})((?:19|20)\d{2})\.(\d{1,2})\.(\d{1,2})")
 _YEAR = re.compile(r"(20\d{2}|19\d{2})\s*年?")
 _PERSON = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 

@@ -272,3 +272,14 @@ def test_lost_slash_in_a_rate_unit_is_restored() -> None:
     assert clean_cell("≤180元/天 人") == "≤180元/天/人"
     assert clean_cell("12次/年 人") == "12次/年/人"
     assert clean_cell("100元/天 人员") == "100元/天人员", "a word after the unit is not a unit"
+
+
+def test_decimal_comma_inside_a_value_with_a_unit() -> None:
+    """Noise class (--noise, "decimal point read as comma"): "92,77万元", "88, 19万元" are decimals;
+    thousands groups, chains such as dates, and bare numbers (read_number flags those) stay."""
+    assert clean_cell("92,77万元") == "92.77万元"
+    assert clean_cell("=6, 5万元") == "=6.5万元"
+    assert clean_cell("120, 7065亩") == "120.7065亩"
+    assert clean_cell("64,200元") == "64,200元"
+    assert clean_cell("2024, 01, 01至2024, 12, 31") == "2024, 01, 01至2024, 12, 31"
+    assert clean_cell("30,01") == "30,01"

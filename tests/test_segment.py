@@ -219,3 +219,12 @@ def test_classify_uses_body_labels_not_the_title() -> None:
     goal_body = [line.split("\t") for line in document("002").lines[895:927]]
     assert classify(province_body, "2024年某项目支出绩效自评表") == "province-project"
     assert classify(goal_body, "2024年某项目支出绩效自评表") == "other"
+
+
+def test_title_above_a_run_of_watermark_lines_is_still_the_title() -> None:
+    """Noise class: page-break watermark pairs between the title and the header (001-T20 at rate 0.3)."""
+    lines = list(document("000").lines)
+    assert lines[516] == "阳泉市项目支出绩效自评表"
+    lines[517:517] = ["", "仅供内部审核", "", "仅供内部审核", "", "仅供内部审核", "", "仅供内部审核", "", "仅供内部审核", ""] * 2
+    found = segment(load_text("\n".join(lines), "watermarked.txt"))
+    assert [(span.title, span.title_line) for span in found] == [("阳泉市项目支出绩效自评表", 517)]

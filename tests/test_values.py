@@ -244,3 +244,11 @@ def test_code_split_off_a_department(doc: str, number: int, containing: str, cod
 @pytest.mark.parametrize("text", ["阳泉市民政局", "汾阳市社会保险中心", "2024年城乡居民养老代办员补助"])
 def test_no_code_no_split(text: str) -> None:
     assert split_code(text) == (None, text)
+
+
+def test_merged_period_with_a_one_digit_day_gets_its_dash_back() -> None:
+    """Noise class: "2024.1.1—2024.12.31" with the dash lost reads "2024.1.12024.12.31"."""
+    from extract.values import read_period
+
+    assert read_period("2024.1.12024.12.31") == "2024.1.1—2024.12.31"
+    assert read_period("2024.10.312024.12.31") == "2024.10.31—2024.12.31"
