@@ -318,7 +318,6 @@ def apply_duplicate_flags(records: Sequence[Record]) -> list[Record]:
     found = check_duplicates(records)
     updated = []
     for record, extra in zip(records, found, strict=True):
-        copy = record.model_copy(deep=True)
-        copy.flags = [flag for flag in copy.flags if flag.rule != RULE_DUPLICATE] + extra
-        updated.append(copy)
+        flags = [flag for flag in record.flags if flag.rule != RULE_DUPLICATE] + extra
+        updated.append(record.model_copy(update={"flags": flags}))
     return updated

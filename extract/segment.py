@@ -34,6 +34,7 @@ _HEADER_LABELS = (
     "资金使用单位", "实际到位金额", "部门(单位)名称", "部门名称", "年度主要任务", "任务名称", "主要内容", "年度部门整体支出预算执行情况",
     "年度总体目标", "年度绩效指标",
 )
+_LONG_HEADER_LABELS = tuple(label for label in _HEADER_LABELS if len(label) >= 4)
 _LABEL_HINTS = tuple({label[i:i + 2] for label in _HEADER_LABELS for i in range(0, len(label) - 1, 2)})
 """Two-character pieces of the header labels: a line holding none of them holds no label, even garbled."""
 _HINT_PATTERN = re.compile("|".join(sorted(_LABEL_HINTS)))
@@ -114,7 +115,7 @@ def _is_header_label(cell: str) -> bool:
     key = normalise(cell)
     if not key or len(key) > 16:
         return False
-    if any(key.startswith(label) for label in _HEADER_LABELS if len(label) >= 4) or key in _HEADER_LABELS:
+    if key.startswith(_LONG_HEADER_LABELS) or key in _HEADER_LABELS:
         return True
     if len(key) < 3:
         return False
