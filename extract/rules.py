@@ -560,6 +560,7 @@ def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
     unlabeled_name: Cell | None = None
     seen_funds = False
     seen_execution = False
+    execution_label: LabelHit | None = None
     goal_rows: list[tuple[Row, list[LabelHit]]] = []
     for row in rows:
         hits = find_labels(row, template)
@@ -568,9 +569,20 @@ def _read_city_head(rows: list[Row], draft: Draft, grid: Grid) -> None:
             _read_fund_row(row, hits, draft)
             seen_funds = True
             continue
-        if "execution" in keys or (seen_funds and not seen_execution and _states_execution(row)):
-            hit = hits[keys.index("execution")] if "execution" in keys else _first_cell_hit(row)
+        if "execution" in keys:
+            hit = hits[keys.index("execution")]
+            goal_after = [other for other in hits if other.key in ("goal_output", "goal_effect") and other.index > hit.index]
+            if goal_after and not hit.remainder:
+                # "项目执行情况 (10分) | 项目效果 | text": a goal row under the execution label; its
+                # statement (预算执行率…) is the next row
+                goal_rows.append((row, goal_after))
+                execution_label = hit
+                continue
             _read_execution(row, hit, draft)
+            seen_execution = True
+            continue
+        if seen_funds and not seen_execution and _states_execution(row):
+            _read_execution(row, _first_cell_hit(row), draft, label=execution_label)
             seen_execution = True
             continue
         if seen_funds and not seen_execution and not any(key in _CITY_SIMPLE for key in keys):
@@ -826,16 +838,23 @@ def _states_execution(row: Row) -> bool:
 
 
 def _first_cell_hit(row: Row) -> LabelHit:
-    first = row.nonempty()[0]
+    """The execution statement's row without its label: the first cell stands for the label,
+    unless the row is the statement alone."""
+    cells = row.nonempty()
+    first = cells[0]
     index = row.cells.index(first)
-    return LabelHit("execution", Match("execution", 0.0, ""), index, first)
+    return LabelHit("execution", Match("execution", 0.0, "", remainder=first.text if len(cells) == 1 else ""),
+                    index, first)
 
 
-def _read_execution(row: Row, hit: LabelHit, draft: Draft) -> None:
-    _, weight = strip_weight(hit.cell.text)
+def _read_execution(row: Row, hit: LabelHit, draft: Draft, *, label: LabelHit | None = None) -> None:
+    """项目执行情况: rate and score from the statement; the weight from the label ("(10分)"), which
+    may stand on the row above (``label``)."""
+    label_cell = (label or hit).cell
+    _, weight = strip_weight(label_cell.text)
     text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
     if weight is not None:
-        draft.put("execution_weight", weight, hit.cell)
+        draft.put("execution_weight", weight, label_cell)
     else:
         draft.record.execution_weight = 10.0
     if not text or cell is None:

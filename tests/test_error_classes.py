@@ -336,3 +336,17 @@ def test_categories_running_backwards_flag_level1_and_level2() -> None:
     assert not _flag_messages(record, "indicators[2].level2")
     standard = _one(_city_table(_STANDARD_ROWS))
     assert not any("order" in flag.message for flag in standard.flags)
+
+
+def test_execution_label_on_the_goal_row_and_its_statement_below() -> None:
+    """001-T21 (1922–1923): "项目执行情况 (10分) | 项目效果 | text", then the statement
+    "2024年预算执行率100%（…）" alone on the next row."""
+    head = [T.join(["项目预期绩效目标", "项目提供的公共产品和服务的数量", "完成核对工作。"]),
+            T.join(["项目执行情况（10分）", "项目效果", "保障核对系统正常运转。"])]
+    text = _city_table(_STANDARD_ROWS, head=head).replace(
+        T.join(["项目执行情况（10分）", "", "预算执行率为100% 自评得分为10分"]),
+        "2024年预算执行率100%（实际执行金额/实际到位金额×100%）")
+    record = _one(text)
+    assert record.goals.effect == "保障核对系统正常运转。"
+    assert (record.execution_rate, record.execution_weight) == (100, 10)
+    assert record.evidence["execution_weight"].text.startswith("项目执行情况")
