@@ -152,6 +152,12 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
             continue
         found = _label(text, template, keys, threshold)
         span = 1
+        if found is not None and found.remainder and len(normalise(found.remainder)) <= 3 \
+                and index + 1 < len(cells) and cells[index + 1].text:
+            # "主管部门及 | 代码": the remainder is the start of a longer label split over two cells
+            joined = _label(text + cells[index + 1].text, template, keys, threshold)
+            if joined is not None and not joined.remainder and len(joined.variant) > len(found.variant):
+                found, span = joined, 2
         if (found is None and index + 1 < len(cells) and len(normalise(text)) <= 4 and cells[index + 1].text
                 and _HAN_CHAR.search(text)
                 and _label(cells[index + 1].text, template, keys, threshold) is None):
@@ -239,6 +245,17 @@ def value_below(next_row: Row, hit: LabelHit) -> Cell | None:
         if cell.text and hit.cell.col <= cell.col <= hit.cell.col + 2:
             return cell
     return None
+
+
+def _continued(text: str, cell: Cell, following: list[Row]) -> str:
+    """A text cell the OCR wrapped onto the next rows: each continuation row has an empty
+    label column and one text, in the same column as the text it continues."""
+    for row in following:
+        cells = row.nonempty()
+        if len(cells) != 1 or row.cells[0].text or cells[0].col != cell.col or is_numeric_cell(cells[0].text):
+            break
+        text += cells[0].text
+    return text
 
 
 def _text_after(row: Row, start: int) -> tuple[str, Cell | None]:
@@ -902,6 +919,11 @@ _LEVEL2_ORDER = ["数量指标", "质量指标", "时效指标", "成本指标",
                  "可持续影响指标", "服务对象满意度指标"]
 
 
+def _without_repeated_headers(rows: list[Row]) -> list[Row]:
+    """The indicator header printed again after a page break is no indicator row."""
+    return [row for row in rows if not _is_indicator_header(row)]
+
+
 def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
     """City rows: [一级] [二级] 指标N name | 年度指标值 | 全年完成值 | 未完成原因 | 自评得分.
 
@@ -909,6 +931,7 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
     second, middle), so rows are grouped by their 指标N restarts and each group takes
     the label printed anywhere inside it. Scores in the 自评得分 column are the
     一级指标 subtotals (the city form prints no per-indicator score)."""
+    rows = _without_repeated_headers(rows)
     entries = [_city_entry(row) for row in rows]
     groups = _numbering_groups(entries)
     _assign_group_level2(groups)
@@ -1318,7 +1341,7 @@ def _read_city_narrative(rows: list[Row], draft: Draft) -> None:
                 continue
             text, cell = (hit.remainder, hit.cell) if hit.remainder else _text_after(row, hit.index + hit.span)
             if text and cell is not None:
-                draft.put(targets[hit.key], text, cell)
+                draft.put(targets[hit.key], _continued(text, cell, rows[position + 1:]), cell)
             break
 
 
@@ -1336,7 +1359,8 @@ def _read_province(grid: Grid, draft: Draft) -> None:
         hits = find_labels(row, template)
         keys = [hit.key for hit in hits]
         if "funds_total_row" in keys:
-            _read_province_funds(row, hits[keys.index("funds_total_row")], draft, grid)
+            weighted = any(_prints_weight_column(other) for other in head[max(0, position - 3):position])
+            _read_province_funds(row, hits[keys.index("funds_total_row")], draft, grid, weight_column=weighted)
             continue
         if "goal_annual" in keys:
             _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
@@ -1377,18 +1401,35 @@ def _put_year_near_title(grid: Grid, draft: Draft) -> None:
 
 
 def _read_goal_pair(rows: list[Row], draft: Draft, paths: tuple[str, str]) -> None:
-    for row in rows[:3]:
+    """The goal and its achievement side by side; a text the OCR wrapped onto the next rows
+    (label column empty, text in the same columns) is joined."""
+    for position, row in enumerate(rows[:3]):
         texts = [cell for cell in row.cells if cell.text and len(normalise(cell.text)) >= 4]
         if not texts:
             continue
-        draft.put(paths[0], texts[0].text, texts[0])
-        if len(texts) > 1:
-            draft.put(paths[1], "".join(cell.text for cell in texts[1:]), texts[1])
+        sides: list[list[Cell]] = [texts[:1], texts[1:]]
+        columns = [{cell.col for cell in side} for side in sides]
+        for following in rows[position + 1:]:
+            more = [cell for cell in following.cells if cell.text]
+            if not more or following.cells[0].text or any(cell.col not in columns[0] | columns[1] for cell in more):
+                break
+            for cell in more:
+                sides[0 if cell.col in columns[0] else 1].append(cell)
+        for path, side in zip(paths, sides):
+            if side:
+                draft.put(path, "".join(cell.text for cell in side), side[0])
         return
 
 
-def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid) -> None:
-    """The 资金总额 row: read from the right for score, rate, balance, executed, planned; the rest from the left."""
+def _prints_weight_column(row: Row) -> bool:
+    """A funds header that prints 分值 between 执行率 and 得分 (the form's optional column)."""
+    keys = [normalise(cell.text) for cell in row.cells if cell.text]
+    return "执行率" in keys and "分值" in keys
+
+
+def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid, *, weight_column: bool = False) -> None:
+    """The 资金总额 row: read from the right for score, (weight,) rate, balance, executed, planned;
+    the rest from the left."""
     cells = [cell for cell in row.cells[hit.index + hit.span:] if cell.text and is_numeric_cell(cell.text)]
     if hit.remainder and is_numeric_cell(hit.remainder):
         cells.insert(0, Cell(hit.remainder, hit.cell.line, hit.cell.col))
@@ -1400,11 +1441,13 @@ def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid) -> N
                     f"the 资金总额 row has {len(readings)} amounts, fewer than the form's columns",
                     kind="shifted-cells", values=[cell.text for cell, _ in readings])
     right = ["execution_score", "execution_rate", "funds.balance", "funds.executed.total", "funds.planned.total"]
+    if weight_column:
+        right.insert(1, "execution_weight")
     for path, (cell, reading) in zip(right, reversed(readings)):
         draft.put(path, reading.value, cell)
         if reading.doubt:
             draft.doubt(path, reading.doubt, kind="ambiguous-number", value=cell.text)
-    rest = readings[:-5] if len(readings) > 5 else []
+    rest = readings[:-len(right)] if len(readings) > len(right) else []
     for path, (cell, reading) in zip(["funds.declared", "funds.initial"], rest):
         draft.put(path, reading.value, cell)
         if reading.doubt:
@@ -1438,6 +1481,7 @@ def _prefer_yuan_crosscheck(cell: Cell, reading, grid: Grid):
 def _read_weighted_indicators(rows: list[Row], draft: Draft, *, adjusted_column: bool = True) -> None:
     """Province rows: name, 年初, 调整后, 实际, 定性 | 分值, 得分 (read from the right) | 偏差原因.
     Without ``adjusted_column`` (the department form): name, 年度指标值, 实际完成值 | 分值, 得分 | 偏差原因."""
+    rows = _without_repeated_headers(rows)
     indicators: list[Indicator] = []
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []
@@ -1492,7 +1536,7 @@ def _read_weighted_indicators(rows: list[Row], draft: Draft, *, adjusted_column:
             actual = middle[0] if middle else None
             qualitative = []
             doubts.append((len(indicators), "actual", "value columns missing on this row"))
-        note_parts = [cell.text for cell in qualitative] + [cell.text for cell in tail_notes]
+        note_parts = [cell.text for cell in tail_notes] + [cell.text for cell in qualitative]  # the spec's order
         index = len(indicators)
         indicator = Indicator(
             level1=level1, level2=level2, name=name_cell.text,
@@ -1508,15 +1552,38 @@ def _read_weighted_indicators(rows: list[Row], draft: Draft, *, adjusted_column:
             if cell is not None and cell.text:
                 cited[key] = cell
         if qualitative or tail_notes:
-            cited["note"] = (qualitative or tail_notes)[0]
+            cited["note"] = (tail_notes or qualitative)[0]
         if level2 is None:
             doubts.append((index, "level2", "no 二级指标 for this row"))
         if level1 is None:
             doubts.append((index, "level1", "no 一级指标 for this row"))
         indicators.append(indicator)
         evidence.append(cited)
+    indicators, evidence, doubts = _in_form_order(draft, indicators, evidence, doubts)
     _commit_indicators(draft, indicators, evidence, doubts)
     _summed_category_scores(draft, indicators)
+
+
+_FORM_ORDER = {name: rank for rank, name in enumerate(("产出指标", "成本指标", "效益指标", "满意度指标"))}
+
+
+def _in_form_order(draft: Draft, indicators: list[Indicator], evidence: list[dict[str, Cell]],
+                   doubts: list[tuple[int, str, str]]) -> tuple[list[Indicator], list[dict[str, Cell]],
+                                                            list[tuple[int, str, str]]]:
+    """Rows the OCR read out of the form's block order (a 满意度 row among the 效益 rows) are put
+    back in 产出, 成本, 效益, 满意度 order, keeping the order within a block, and flagged."""
+    ranks = [_FORM_ORDER.get(indicator.level1 or "", -1) for indicator in indicators]
+    known = [rank for rank in ranks if rank >= 0]
+    if known == sorted(known) or -1 in ranks:
+        return indicators, evidence, doubts
+    order = sorted(range(len(indicators)), key=lambda index: ranks[index])
+    position = {old: new for new, old in enumerate(order)}
+    moved = [index for index, rank in enumerate(ranks) if any(later < rank for later in ranks[index + 1:])]
+    draft.doubt([f"indicators[{position[old]}]" for old in moved],
+                "rows printed out of the form's block order (产出, 效益, 满意度) were put back in that order",
+                kind="reordered-rows")
+    return ([indicators[old] for old in order], [evidence[old] for old in order],
+            [(position[index], key, message) for index, key, message in doubts])
 
 
 def _trim_trailing(cells: list[Cell]) -> list[Cell]:
@@ -1707,6 +1774,7 @@ def _put_goal_funds(draft: Draft, funds: dict[str, tuple[Cell, float]]) -> None:
 
 def _read_goal_indicators(rows: list[Row], draft: Draft) -> None:
     """The 年度目标 half (right) of a goal form: category, name, 指标值."""
+    rows = _without_repeated_headers(rows)
     indicators: list[Indicator] = []
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []
@@ -1811,12 +1879,12 @@ def _read_transfer(grid: Grid, draft: Draft) -> None:
         draft.doubt("indicators", "no indicator header row was found", kind="missing-section")
         return
     body: list[Row] = []
-    for row in rows[header_index + 1:]:
+    for position, row in enumerate(rows[header_index + 1:], start=header_index + 1):
         hits = find_labels(row, template, keys={"remarks"})
         if hits and hits[0].index <= 1:
             text, cell = (hits[0].remainder, hits[0].cell) if hits[0].remainder else _text_after(row, hits[0].index + 1)
             if text and cell is not None:
-                draft.put("narrative.conclusion", text, cell)
+                draft.put("narrative.conclusion", _continued(text, cell, rows[position + 1:]), cell)
             break
         body.append(row)
     _read_city_like_indicators(body, draft)
@@ -1824,6 +1892,7 @@ def _read_transfer(grid: Grid, draft: Draft) -> None:
 
 def _read_city_like_indicators(rows: list[Row], draft: Draft) -> None:
     """Transfer rows: name, 指标值, 全年实际完成值, 未完成原因 — no scores."""
+    rows = _without_repeated_headers(rows)
     indicators: list[Indicator] = []
     evidence: list[dict[str, Cell]] = []
     doubts: list[tuple[int, str, str]] = []

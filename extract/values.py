@@ -62,7 +62,7 @@ def read_number(text: str | None, *, money: bool = False) -> Reading | None:
     if not tokens:
         return None
     token, doubt = tokens[0]
-    if doubt is None and money and found[0].count(",") == 1:
+    if doubt is None and money and found[0].count(",") == 1 and "." not in found[0]:
         doubt = f"'{found[0]}' read as {token} (thousands comma); it may be a decimal comma"
     value = float(token)
     decimals = len(token.split(".")[1]) if "." in token else 0
@@ -72,7 +72,14 @@ def read_number(text: str | None, *, money: bool = False) -> Reading | None:
 
 
 def _resolve_commas(token: str) -> tuple[str | None, str | None]:
-    """A comma before 1–2 or 4+ digits is a decimal point; before exactly 3 it separates thousands."""
+    """A comma before 1–2 or 4+ digits is a decimal point; before exactly 3 it separates thousands.
+    With a decimal point after the last comma ("1,200.00") the commas can only group thousands."""
+    whole, point, fraction = token.rpartition(".") if "." in token.rsplit(",", 1)[-1] else (token, "", "")
+    if point:
+        groups = whole.split(",")
+        if groups[0] and all(len(group) == 3 for group in groups[1:]):
+            return f"{whole.replace(',', '')}.{fraction}", None
+        return None, None
     groups = token.split(",")
     if all(len(group) == 3 for group in groups[1:]):
         return token.replace(",", ""), None
