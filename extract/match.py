@@ -188,8 +188,10 @@ def match_label(text: str, template: str, *, threshold: float = 85.0) -> Match |
         return found
     for label, remainder in _label_value_splits(text):
         key = normalise(label)
-        if not 2 <= len(key) <= _SIGNATURE_MAX_LENGTH or len(normalise(remainder)) > _SIGNATURE_MAX_LENGTH:
+        if not 2 <= len(key) <= _SIGNATURE_MAX_LENGTH:
             continue
+        if len(normalise(remainder)) > _SIGNATURE_MAX_LENGTH and len(key) < 6:
+            continue  # "存在问题：…" opens a text; only a label-length head before a long text is a label
         for canonical, pattern in _signatures(template):
             if pattern.search(key):
                 return Match(canonical, SIGNATURE_SCORE, key, remainder=remainder, by_wording=True)

@@ -75,6 +75,8 @@ def _flag_values_of_unknown_labels(draft: Draft, hits: list[tuple[Row, LabelHit]
     for row, hit in hits:
         following = next((cell.text for cell in row.cells[hit.index + hit.span:] if cell.text), None)
         candidates = {text for text in (hit.remainder, following) if text}
+        if hit.remainder:
+            candidates.add(hit.cell.text)  # a fused "label：value" cell is cited whole
         for path, evidence in list(draft.record.evidence.items()):
             if evidence.line == hit.cell.line and any(evidence.text.startswith(text[:20]) for text in candidates):
                 draft.doubt(path, f"read under '{hit.cell.text}', a label known only by its wording "
@@ -171,7 +173,7 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
             if found.by_wording and wording_hits is not None:
                 wording_hits.append((row, hit))
             following = _label(found.remainder, template, keys, threshold) if found.remainder else None
-            if following is None or not following.score >= 90:
+            if following is None or not (following.score >= 90 or following.by_wording and not following.remainder):
                 break
             hit.match = Match(found.canonical, found.score, found.variant, remainder="")
             found = following
@@ -180,7 +182,11 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
 
 
 def _starts_with_label(text: str, template: str, keys: set[str] | None) -> bool:
+    """A long cell that opens with a label: a known variant, or a label-length head before a colon."""
     found = match_label(text[:40], template, threshold=100)
+    if found is None:
+        worded = match_label(text[:40], template)
+        found = worded if worded is not None and worded.by_wording and worded.remainder else None
     return found is not None and (keys is None or found.canonical in keys)
 
 

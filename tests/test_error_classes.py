@@ -350,3 +350,22 @@ def test_execution_label_on_the_goal_row_and_its_statement_below() -> None:
     assert record.goals.effect == "保障核对系统正常运转。"
     assert (record.execution_rate, record.execution_weight) == (100, 10)
     assert record.evidence["execution_weight"].text.startswith("项目执行情况")
+
+
+def test_unseen_goal_label_before_a_colon_opens_a_long_cell() -> None:
+    """001-T16 (1531) held out: "项目提供的公共产品和数量：<long text>" with a label no variant knows."""
+    head = [T.join(["项目预期绩效目标", "项目提供的公共产品情况：执法检查，弥补基本经费不足。办公费6510元，劳务费24720元，"
+                                          "公务用车维修维护费6000元。"]),
+            T.join(["", "项目效果", "保障运转。"])]
+    record = _one(_city_table(_STANDARD_ROWS, head=head))
+    assert record.goals.output == "执法检查，弥补基本经费不足。办公费6510元，劳务费24720元，公务用车维修维护费6000元。"
+    assert any(flag.rule == "extract-unknown-label" for flag in record.flags if "goals.output" in flag.fields)
+
+
+def test_unseen_label_at_the_end_of_a_fused_label_run() -> None:
+    """001-T4 (819) held out: "项目名称 项目负责人 主要承担部门" fuses three labels, the last unseen."""
+    text = _city_table(_STANDARD_ROWS).replace(
+        T.join(["主管部门", "", "阳泉市民政局", "", "实施单位", "阳泉市民政局"]),
+        T.join(["项目名称 项目负责人 主要承办部门", "", "阳泉市民政局", "", "实施单位", "阳泉市民政局"]))
+    record = _one(text)
+    assert record.department == "阳泉市民政局"
