@@ -41,7 +41,11 @@ from extract.values import number_tokens
 from schemas.record import CategoryScore, Flag, FundLine, Record, Severity
 
 ALL_TEMPLATES = frozenset({"city-project", "province-project", "transfer-payment", "other"})
-SCORED_TEMPLATES = frozenset({"city-project", "province-project"})
+SCORED_TEMPLATES = frozenset({"city-project", "province-project", "other"})
+"""Forms that print scores; ``other`` covers the department-overall form (a goal-declaration
+form prints none, so its records leave these rules nothing to check)."""
+GRADED_TEMPLATES = frozenset({"city-project", "province-project"})
+"""Forms whose 总分 row or conclusion states a grade."""
 DEFAULT_EXECUTION_WEIGHT = Decimal(10)
 CENT = Decimal("0.01")
 FUND_LINES = ("planned", "received", "executed")
@@ -644,7 +648,7 @@ def _total_score(subject: Subject) -> Iterator[Finding]:
     parts: list[tuple[str, float]] = [("execution_score", record.execution_score)]
     categories = _category_index(record)
     blocks = level1_blocks(record)
-    if record.template == "province-project" and record.indicators and \
+    if record.template != "city-project" and record.indicators and \
             all(indicator.score is not None for indicator in record.indicators):
         parts += [(f"indicators[{i}].score", ind.score) for i, ind in enumerate(record.indicators)]  # type: ignore[misc]
     elif blocks and all(b in categories and categories[b][1].score is not None for b in blocks):
@@ -693,7 +697,7 @@ def _grade_mismatch(subject: Subject) -> Iterator[Finding]:
 @rule("grade-not-stated", "warning", ("grade", "total_score"),
       "表中及自评结论均未写明等级；提示总分对应的等级",
       "the table states no grade; the flag says which grade the total implies",
-      SCORED_TEMPLATES)
+      GRADED_TEMPLATES)
 def _grade_not_stated(subject: Subject) -> Iterator[Finding]:
     record = subject.record
     total = _total_or_quoted(record)

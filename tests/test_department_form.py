@@ -76,3 +76,13 @@ def test_a_narrative_mention_of_the_department_table_is_no_table() -> None:
     """001:610 "附件：阳泉市民政局2024年度部门整体和项目绩效自评表" announces tables; it is none."""
     text = "附件：阳泉市民政局2024年度部门整体和项目绩效自评表\n\n2、其他需要说明的事项\n"
     assert segment(load_text(text, "x.txt")) == []
+
+
+def test_department_scores_are_verified() -> None:
+    """The numeric rules of scored forms run on the department form: a 总分 that is not
+    得分 + Σ indicator scores is flagged; the consistent table gets no rule error."""
+    assert not [flag for flag in _record().flags if flag.severity == "error"]
+    broken = TABLE.replace(T.join(["总分", "", "", "", "", "", "100", "98.8", "优"]),
+                           T.join(["总分", "", "", "", "", "", "100", "95", "优"]))
+    record = next(result for result in extract_text(broken, "dept.txt") if isinstance(result, Record))
+    assert any(flag.rule == "total-score" for flag in record.flags)
