@@ -9,6 +9,7 @@ file, so that a batch can report it and go on.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +75,19 @@ def _split_lines(text: str) -> list[str]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return lines
+    return [html_cells_to_tabs(line) if "<t" in line else line for line in lines]
+
+
+_CELL_BOUNDARY = re.compile(r"</t[dh]>\s*(?:</tr>\s*<tr[^>]*>\s*)?<t[dh][^>]*>", re.IGNORECASE)
+_TABLE_TAG = re.compile(r"</?(?:table|tbody|thead|tr|td|th)(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def html_cells_to_tabs(line: str) -> str:
+    """A table row some OCR engines emit as HTML (``<tr><td>项目名称</td><td>…</td></tr>``): its
+    cells become tab-separated like the rest of the text, on the same line (line numbers stay)."""
+    if not re.search(r"<t[dhr][\s>]", line, re.IGNORECASE):
+        return line
+    return _TABLE_TAG.sub("", _CELL_BOUNDARY.sub("\t", line))
 
 
 def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:

@@ -28,7 +28,7 @@ _LATEX = [
     (re.compile(r"\\(?:mathbf|mathrm|overline|text)\s*"), ""),
     (re.compile(r"[${}]|\^|_(?=\{)"), ""),
 ]
-_SYMBOLS = str.maketrans({"≪": "≤", "≫": "≥", "﹤": "<", "﹥": ">", "＝": "="})
+_SYMBOLS = str.maketrans({"≪": "≤", "≫": "≥", "≦": "≤", "≧": "≥", "﹤": "<", "﹥": ">", "＝": "="})
 _SPLIT_DECIMAL = re.compile(r"(?<=\d)\.\s+(?=\d)|(?<=\d)\s+\.(?=\d)")
 _SPACE_BETWEEN_HAN = re.compile(rf"(?<=[{HAN}{_CJK_PUNCT}])[ \u3000]+(?=[{HAN}{_CJK_PUNCT}])")
 _SPACE_AFTER_OPERATOR = re.compile(r"(?<=[≥≤<>=])[ \u3000]+(?=[\d.])")
@@ -111,7 +111,8 @@ def _in_gb2312(char: str) -> bool:
 
 
 _CONTEXT_GLYPHS = [
-    (re.compile(r"己(?=完成|达到|达成|实现|按时|全部|到位|发放)"), "已"),
+    (re.compile(r"己(?=完成|达到|达成|实现|按时|按期|全部|到位|发放|督促|经|拨付|支付|落实|下达|开展|建成|纳入|制定|印发"
+                r"|整改|完善|通过|签订|办结|结清|提交|上报|启动|验收|投入|使用|收回)"), "已"),
     (re.compile(r"对效(?=指标)"), "时效"),
 ]
 """Look-alike glyphs that are real characters elsewhere, repaired only in the context that betrays them."""

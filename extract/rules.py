@@ -112,7 +112,7 @@ def _flag_missing(draft: Draft) -> None:
             draft.doubt(path, f"{path} not found in the table", kind="missing-value")
     if not record.indicators:
         draft.doubt("indicators", "no indicator rows were read", kind="missing-value")
-    if record.template == "city-project":
+    if record.template == "city-project" and not any(indicator.weight is not None for indicator in record.indicators):
         present = {score.level1 for score in record.category_scores}
         for level1 in _CITY_LEVEL1:
             if level1 not in present:
@@ -154,11 +154,12 @@ def find_labels(row: Row, template: str, *, keys: set[str] | None = None, thresh
             continue
         found = _label(text, template, keys, threshold)
         span = 1
-        if found is not None and found.remainder and len(normalise(found.remainder)) <= 3 \
-                and index + 1 < len(cells) and cells[index + 1].text:
-            # "主管部门及 | 代码": the remainder is the start of a longer label split over two cells
+        if found is not None and index + 1 < len(cells) and _HAN_CHAR.search(cells[index + 1].text) \
+                and len(normalise(found.remainder if found.remainder else cells[index + 1].text)) <= 4:
+            # "主管部门及 | 代码", "主管部门 | 及代码": a longer label split over two cells
             joined = _label(text + cells[index + 1].text, template, keys, threshold)
-            if joined is not None and not joined.remainder and len(joined.variant) > len(found.variant):
+            if joined is not None and not joined.remainder and not joined.by_wording \
+                    and (len(joined.variant) > len(found.variant) or joined.score > found.score):
                 found, span = joined, 2
         if (found is None and index + 1 < len(cells) and len(normalise(text)) <= 4 and cells[index + 1].text
                 and _HAN_CHAR.search(text)
@@ -502,8 +503,12 @@ def _read_city(grid: Grid, draft: Draft) -> None:
                 tail_start = narrative_start
                 draft.doubt("indicators", "indicator rows printed after 总分 were read in reverse order "
                             "(a page the OCR read bottom-up)", kind="reversed-rows")
-        leftovers = _header_leftovers(grid.rows[header_index])
-        _read_city_indicators([leftovers, *body] if leftovers else body, draft)
+        if _prints_indicator_scores(grid.rows[header_index]):
+            _read_weighted_indicators(body, draft, adjusted_column=False)
+            draft.record.category_scores = []  # the city form records printed subtotals only
+        else:
+            leftovers = _header_leftovers(grid.rows[header_index])
+            _read_city_indicators([leftovers, *body] if leftovers else body, draft)
         if total_index is not None:
             _read_total(grid.rows[total_index:total_index + 2], draft)
         else:
@@ -531,6 +536,13 @@ def _indicator_header_index(rows: list[Row], template: str) -> int | None:
         return section
     numbered = next((i for i, row in enumerate(rows) if _NUMBERING_ANYWHERE.search(row.joined())), None)
     return numbered - 1 if numbered else None
+
+
+def _prints_indicator_scores(header: Row) -> bool:
+    """A city table whose header gives every indicator its own 分值 and 得分 columns (and no
+    subtotal column): its rows are read like the province form's."""
+    keys = {normalise(cell.text) for cell in header.cells if cell.text}
+    return "分值" in keys and bool(keys & {"得分", "自评得分", "评分"})
 
 
 _TRAILING_SCORE = re.compile(r"(?:得分|分值|自评分)\s*(\d+(?:\.\d+)?)\s*分?$")
@@ -710,7 +722,16 @@ def _put_name_or_person(draft: Draft, key: str, cell: Cell) -> None:
         draft.doubt(key, f"'{text}' under the {key} label is a word of the form, not a value", kind="label-moved",
                     value=text)
         return
+    with_phone = _PERSON_AND_PHONE.fullmatch(text) if key == "project_lead" else None
+    if with_phone:  # "项目负责人及电话 | 王建军  13903512468"
+        draft.put(key, with_phone.group(1), cell)
+        if not draft.has("phone"):
+            draft.put("phone", with_phone.group(2), cell)
+        return
     draft.put(key, text, cell)
+
+
+_PERSON_AND_PHONE = re.compile(r"([\u4e00-\u9fff]{2,4})\s*(?:联系电话|电话)?[:：]?\s*((?:\d{3,4}-)?\d{7,11})")
 
 
 def _settle_project_name(draft: Draft, unlabeled: Cell | None) -> None:
@@ -975,7 +996,10 @@ def _read_city_indicators(rows: list[Row], draft: Draft) -> None:
     if orphan_scores:
         draft.doubt("category_scores", "score cells before any 一级指标 label", kind="shifted-cells",
                     values=[value for _, value in orphan_scores])
-    doubts.extend(_out_of_order_categories(indicators))
+    if any(entry.level1_doubt for entry in entries):
+        doubts.extend(_out_of_order_categories(indicators))  # invented labels: order says nothing sure
+    else:
+        indicators, evidence, doubts = _in_form_order(draft, indicators, evidence, doubts)
     _commit_indicators(draft, indicators, evidence, doubts)
     _city_category_scores(draft, blocks, indicators)
 
@@ -1231,6 +1255,10 @@ def _city_blocks(entries: list[Entry]) -> tuple[list[Block], list[tuple[Cell, fl
 
 def _commit_indicators(draft: Draft, indicators: list[Indicator], evidence: list[dict[str, Cell]],
                        doubts: list[tuple[int, str, str]]) -> None:
+    for index, indicator in enumerate(indicators):
+        if indicator.level1 == "满意度指标" and indicator.level2 is None:
+            indicator.level2 = "服务对象满意度指标"  # the only 二级指标 the form has under 满意度指标
+            doubts = [doubt for doubt in doubts if doubt[:2] != (index, "level2")]
     draft.record.indicators = indicators
     for index, cited in enumerate(evidence):
         for key, cell in cited.items():
@@ -1365,8 +1393,14 @@ def _read_province(grid: Grid, draft: Draft) -> None:
         hits = find_labels(row, template)
         keys = [hit.key for hit in hits]
         if "funds_total_row" in keys:
-            weighted = any(_prints_weight_column(other) for other in head[max(0, position - 3):position])
-            _read_province_funds(row, hits[keys.index("funds_total_row")], draft, grid, weight_column=weighted)
+            weighted = any(_prints_weight_column(other) for other in head[max(0, position - 4):position])
+            hit = hits[keys.index("funds_total_row")]
+            amounts_row = row
+            if not any(is_numeric_cell(cell.text) for cell in row.cells[hit.index + hit.span:] if cell.text) \
+                    and position + 1 < len(head) and not find_labels(head[position + 1], template):
+                amounts_row = head[position + 1]  # "资金总额:" alone, its amounts on the next line
+                hit = LabelHit(hit.key, hit.match, -1, hit.cell, 1)
+            _read_province_funds(amounts_row, hit, draft, grid, weight_column=weighted)
             continue
         if "goal_annual" in keys:
             _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
@@ -1379,7 +1413,15 @@ def _read_province(grid: Grid, draft: Draft) -> None:
         return
     total_index = next((i for i in range(header_index + 1, len(rows)) if _is_total_row(rows[i])), None)
     body_end = total_index if total_index is not None else len(rows)
-    _read_weighted_indicators(rows[header_index + 1:body_end], draft)
+    body = rows[header_index + 1:body_end]
+    after_total = _indicator_rows_after_total(rows[total_index + 1:]) if total_index is not None else []
+    _read_weighted_indicators(body + after_total, draft)
+    moved = [index for index in range(len(draft.record.indicators))
+             if draft.record.evidence.get(f"indicators[{index}].name")
+             and draft.record.evidence[f"indicators[{index}].name"].line in {row.line for row in after_total}]
+    if moved:
+        draft.doubt([f"indicators[{index}]" for index in moved], "indicator row printed after the 总分 row; read "
+                    "with the rows above it", kind="reordered-rows")
     if total_index is not None:
         _read_total(rows[total_index:total_index + 2], draft)
         _read_province_narrative(rows[total_index + 1:], draft)
@@ -1425,6 +1467,19 @@ def _read_goal_pair(rows: list[Row], draft: Draft, paths: tuple[str, str]) -> No
             if side:
                 draft.put(path, "".join(cell.text for cell in side), side[0])
         return
+
+
+def _indicator_rows_after_total(rows: list[Row]) -> list[Row]:
+    """Indicator rows a page break put after the 总分 row: category-labelled rows with their
+    分值 and 得分, up to the first row that is not one."""
+    found: list[Row] = []
+    for row in rows:
+        parsed = classify_indicator_row(row)
+        numbers = [cell for cell in row.cells if cell.text and _score_like(cell.text) is not None]
+        if (parsed.level1 is None and parsed.level2 is None) or len(numbers) < 2:
+            break
+        found.append(row)
+    return found
 
 
 def _prints_weight_column(row: Row) -> bool:
@@ -1495,7 +1550,16 @@ def _read_weighted_indicators(rows: list[Row], draft: Draft, *, adjusted_column:
     level1_cell: Cell | None = None
     level2: str | None = None
     level2_cell: Cell | None = None
+    last_note_col: int | None = None
+    last_deviation, last_qualitative = "", []
     for row in rows:
+        alone = row.nonempty()
+        if indicators and last_note_col is not None and len(alone) == 1 and alone[0].col >= last_note_col \
+                and not is_numeric_cell(alone[0].text):
+            # the 偏差原因 cell of the row above, wrapped onto a row of its own
+            last_deviation += alone[0].text
+            indicators[-1].note = "；".join(part for part in (last_deviation, *last_qualitative) if part)
+            continue
         parsed = classify_indicator_row(row)
         if parsed.level1 is not None:
             level1, level1_cell = parsed.level1.canonical, parsed.level1_cell
@@ -1543,6 +1607,8 @@ def _read_weighted_indicators(rows: list[Row], draft: Draft, *, adjusted_column:
             qualitative = []
             doubts.append((len(indicators), "actual", "value columns missing on this row"))
         note_parts = [cell.text for cell in tail_notes] + [cell.text for cell in qualitative]  # the spec's order
+        last_note_col = tail_notes[-1].col if tail_notes else (score_cell.col + 1 if score_cell is not None else None)
+        last_deviation, last_qualitative = "".join(cell.text for cell in tail_notes), [cell.text for cell in qualitative]
         index = len(indicators)
         indicator = Indicator(
             level1=level1, level2=level2, name=name_cell.text,
@@ -1584,7 +1650,9 @@ def _in_form_order(draft: Draft, indicators: list[Indicator], evidence: list[dic
         return indicators, evidence, doubts
     order = sorted(range(len(indicators)), key=lambda index: ranks[index])
     position = {old: new for new, old in enumerate(order)}
-    moved = [index for index, rank in enumerate(ranks) if any(later < rank for later in ranks[index + 1:])]
+    ahead = [index for index, rank in enumerate(ranks) if any(later < rank for later in ranks[index + 1:])]
+    behind = [index for index, rank in enumerate(ranks) if any(earlier > rank for earlier in ranks[:index])]
+    moved = min(ahead, behind, key=len)  # the rows the OCR displaced, not the block they jumped over
     draft.doubt([f"indicators[{position[old]}]" for old in moved],
                 "rows printed out of the form's block order (产出, 效益, 满意度) were put back in that order",
                 kind="reordered-rows")
@@ -1890,10 +1958,15 @@ def _read_transfer(grid: Grid, draft: Draft) -> None:
         if hits and hits[0].index <= 1:
             text, cell = (hits[0].remainder, hits[0].cell) if hits[0].remainder else _text_after(row, hits[0].index + 1)
             if text and cell is not None:
-                draft.put("narrative.conclusion", _continued(text, cell, rows[position + 1:]), cell)
+                answer = _FORM_INSTRUCTION.sub("", _continued(text, cell, rows[position + 1:]))
+                draft.put("narrative.conclusion", answer or None, cell)
             break
         body.append(row)
     _read_city_like_indicators(body, draft)
+
+
+_FORM_INSTRUCTION = re.compile(r"^\s*请(?:在此处|在此)?[^。]{0,80}?(?:填无|填写|说明)[^。]{0,40}。\s*")
+"""The form's own prompt printed in the 说明 cell ("请在此处简要说明…如没有请填无。"): not the answer."""
 
 
 def _read_city_like_indicators(rows: list[Row], draft: Draft) -> None:
