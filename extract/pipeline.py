@@ -162,17 +162,17 @@ def _match_and_verify(record: Record, document: Document, user_names=None) -> Re
     return apply_verification(record)
 
 
-_KNOWN_CACHE: dict[int, object] = {}
+_KNOWN_CACHE: list[tuple[Document, object]] = []
+"""The last document's harvested names. The document itself is kept and compared by identity:
+an ``id()`` key can be reused by the next document once the last one is freed."""
 
 
 def _known_names(document: Document):
     from extract import names
 
-    key = id(document)
-    if key not in _KNOWN_CACHE:
-        _KNOWN_CACHE.clear()
-        _KNOWN_CACHE[key] = names.harvest_known_names(document.lines)
-    return _KNOWN_CACHE[key]
+    if not _KNOWN_CACHE or _KNOWN_CACHE[0][0] is not document:
+        _KNOWN_CACHE[:] = [(document, names.harvest_known_names(document.lines))]
+    return _KNOWN_CACHE[0][1]
 
 
 def _stage_flag(stage: str, error: Exception):

@@ -247,3 +247,15 @@ def test_evidence_covers_the_core_values_of_000_t1() -> None:
 def test_provincial_year_has_evidence(start: int) -> None:
     record = record_at("002", start)
     assert record.eval_year == 2024 and "eval_year" in record.evidence
+
+
+def test_known_names_are_never_those_of_a_freed_document() -> None:
+    """Two documents made one after the other (the first freed) can share an ``id()``: the
+    harvested names of the first must not complete the second's (a silent wrong department)."""
+    from extract.load import load_text
+
+    def names_of(text: str) -> list[str]:
+        return sorted(known.name for known in pipeline._known_names(load_text(text, "x.txt")))
+
+    assert names_of("主管部门\t064-阳泉市民政局\n") == ["阳泉市民政局"]
+    assert names_of("主管部门\t101-晋中市教育局\n") == ["晋中市教育局"]
