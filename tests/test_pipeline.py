@@ -249,10 +249,14 @@ def test_provincial_year_has_evidence(start: int) -> None:
     assert record.eval_year == 2024 and "eval_year" in record.evidence
 
 
-def test_known_names_are_never_those_of_a_freed_document() -> None:
+def test_known_names_are_never_those_of_a_freed_document(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two documents made one after the other (the first freed) can share an ``id()``: the
-    harvested names of the first must not complete the second's (a silent wrong department)."""
+    harvested names of the first must not complete the second's (a silent wrong department).
+    The reuse is forced here by giving every object the same id."""
     from extract.load import load_text
+
+    monkeypatch.setattr(pipeline, "id", lambda _: 1, raising=False)
+    pipeline.clear_caches()
 
     def names_of(text: str) -> list[str]:
         return sorted(known.name for known in pipeline._known_names(load_text(text, "x.txt")))
