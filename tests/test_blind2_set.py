@@ -7,29 +7,18 @@ taken out.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
+from support.blind import EVAL, flagged, record_at
 
-from extract.load import html_cells_to_tabs, load
-from extract.pipeline import extract_document
+from extract.load import html_cells_to_tabs
 from extract.repair import clean_cell
 from schemas.record import Record
 
-BLIND2 = Path(__file__).resolve().parents[1] / "eval" / "blind2" / "docs"
-
-
-@cache
-def _records(name: str) -> tuple[Record, ...]:
-    return tuple(result for result in extract_document(load(BLIND2 / name)).results if isinstance(result, Record))
+BLIND2 = EVAL / "blind2" / "docs"
 
 
 def _record(name: str, line: int) -> Record:
     """The record whose span holds ``line``."""
-    return next(record for record in _records(name) if record.source.start_line <= line <= record.source.end_line)
-
-
-def _flagged(record: Record, path: str) -> bool:
-    return any(path == field or path.startswith((field + ".", field + "[")) for flag in record.flags for field in flag.fields)
+    return record_at(BLIND2 / name, line)
 
 
 def test_html_table_rows_become_tab_separated_cells() -> None:
@@ -62,7 +51,7 @@ def test_province_indicator_row_after_the_total_row() -> None:
     assert record.indicators[-1].name == "受助学生及家长满意度"
     assert record.indicators[-1].level2 == "服务对象满意度指标"
     assert [c.level1 for c in record.category_scores] == ["产出指标", "效益指标", "满意度指标"]
-    assert _flagged(record, f"indicators[{len(record.indicators) - 1}].name")
+    assert flagged(record, f"indicators[{len(record.indicators) - 1}].name")
 
 
 def test_short_satisfaction_level2_is_the_only_one_the_form_has() -> None:
@@ -117,4 +106,4 @@ def test_city_row_out_of_block_order_is_put_back_when_the_labels_are_sound() -> 
     assert levels == sorted(levels, key=["产出指标", "效益指标", "满意度指标"].index)
     position = next(i for i, indicator in enumerate(record.indicators) if indicator.name == "物资仓储管理费用")
     assert record.indicators[position - 1].level2 == "时效指标"
-    assert _flagged(record, f"indicators[{position}].name")
+    assert flagged(record, f"indicators[{position}].name")

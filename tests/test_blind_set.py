@@ -7,30 +7,16 @@ found the classes below; each test fails if its fix is taken out.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
+from support.blind import EVAL, flagged, record_at
 
-from extract.load import load
-from extract.pipeline import extract_document
 from extract.values import read_number
 from schemas.record import Record
 
-BLIND = Path(__file__).resolve().parents[1] / "eval" / "blind" / "docs"
+BLIND = EVAL / "blind" / "docs"
 
 
-@cache
-def _records(name: str) -> dict[int, Record]:
-    results = extract_document(load(BLIND / name)).results
-    return {result.source.start_line: result for result in results if isinstance(result, Record)}
-
-
-def _record(name: str, start: int) -> Record:
-    return _records(name)[start]
-
-
-def _flagged(record: Record, path: str) -> bool:
-    return any(path == field or path.startswith(field + ".") or path.startswith(field + "[")
-               for flag in record.flags for field in flag.fields)
+def _record(name: str, line: int) -> Record:
+    return record_at(BLIND / name, line)
 
 
 def test_thousands_commas_with_decimals_are_read() -> None:
@@ -60,12 +46,12 @@ def test_note_joins_deviation_then_qualitative_text() -> None:
     assert note == "调整后指标值已按追加数修订；年中因草地贪夜蛾发生偏重追加药剂6吨"
 
 
-def test_rows_out_of_block_order_are_put_back_and_flagged() -> None:
+def test_rows_out_of_block_order_are_put_back_andflagged() -> None:
     """h03-T2 (102): the 满意度 row was read before the 效益 rows."""
     record = _record("h03_province_county.txt", 81)
     assert [indicator.level1 for indicator in record.indicators][-1] == "满意度指标"
     assert record.indicators[-1].name == "创业者满意度"
-    assert _flagged(record, f"indicators[{len(record.indicators) - 1}].name")
+    assert flagged(record, f"indicators[{len(record.indicators) - 1}].name")
 
 
 def test_funds_row_with_a_weight_column() -> None:
