@@ -251,7 +251,8 @@ def extract_text(text: str, doc: str, backend: str = "rules") -> list[Result]:
 
 def clear_caches() -> None:
     """Forget memoised cell repairs and label matches (benchmarks measure cold runs)."""
-    from extract import match, repair, rules, segment as segment_module
+    from extract import match, repair, rules
+    from extract import segment as segment_module
 
     repair.clean_cell.cache_clear()
     match.match_in.cache_clear()

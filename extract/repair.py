@@ -10,6 +10,7 @@ import html
 import re
 import unicodedata
 from functools import lru_cache
+
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff"
 _CJK_PUNCT = "，。、；：？！（）【】《》“”‘’"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from extract.clean import Cell, Grid, Row
 from extract.draft import Draft
@@ -1032,7 +1032,7 @@ def _city_entry(row: Row) -> Entry:
     if name_cell is not None and (_score_like(name_cell.text) is not None or normalise(name_cell.text) in ("得分", "分")):
         name_cell = None
     if name_cell is None or _is_placeholder(name_cell.text):
-        for cell in (values if parsed.level1 is None and parsed.level2 is None else values) or row.cells:
+        for cell in values or row.cells:
             value = _score_like(cell.text) if cell.text else None
             if value is not None:
                 entry.score_cells.append((cell, value))

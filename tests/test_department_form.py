@@ -8,9 +8,9 @@ watermark pair inside the table, spaces inside labels, a fused "年度资金总�
 
 from __future__ import annotations
 
+from extract.load import load_text
 from extract.pipeline import extract_text
 from extract.segment import segment
-from extract.load import load_text
 from schemas.record import Record
 
 T = "\t"

@@ -354,8 +354,8 @@ def test_execution_label_on_the_goal_row_and_its_statement_below() -> None:
 
 def test_unseen_goal_label_before_a_colon_opens_a_long_cell() -> None:
     """001-T16 (1531) held out: "项目提供的公共产品和数量：<long text>" with a label no variant knows."""
-    head = [T.join(["项目预期绩效目标", "项目提供的公共产品情况：执法检查，弥补基本经费不足。办公费6510元，劳务费24720元，"
-                                          "公务用车维修维护费6000元。"]),
+    head = [T.join(["项目预期绩效目标", ("项目提供的公共产品情况：执法检查，弥补基本经费不足。办公费6510元，劳务费24720元，"
+                                          "公务用车维修维护费6000元。")]),
             T.join(["", "项目效果", "保障运转。"])]
     record = _one(_city_table(_STANDARD_ROWS, head=head))
     assert record.goals.output == "执法检查，弥补基本经费不足。办公费6510元，劳务费24720元，公务用车维修维护费6000元。"

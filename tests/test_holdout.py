@@ -11,7 +11,12 @@ from typer.testing import CliRunner
 
 from extract import cli_eval
 from extract.evaluate import load_gold
-from extract.holdout import leave_one_out, printed_variants, taught_only_by, vocabulary_without
+from extract.holdout import (
+    leave_one_out,
+    printed_variants,
+    taught_only_by,
+    vocabulary_without,
+)
 from extract.match import match_label, normalise
 from extract.pipeline import extract_text
 
