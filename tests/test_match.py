@@ -410,3 +410,9 @@ def test_bracketed_note_after_a_label_is_not_its_value() -> None:
     assert found is not None and found.canonical == "execution" and found.remainder == ""
     fused = match_label("项目预算金额 30.01", "city-project")
     assert fused is not None and fused.remainder == "30.01"
+
+
+def test_garbled_conclusion_label_is_named_by_its_wording() -> None:
+    """003-T1 (712): "评结论 告果分析" (自 lost, 结 read as 告)."""
+    found = match_label("评结论 告果分析", "city-project")
+    assert found is not None and found.canonical == "conclusion" and found.by_wording
