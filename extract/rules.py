@@ -1019,6 +1019,10 @@ def _out_of_order_categories(indicators: list[Indicator]) -> list[tuple[int, str
     return doubts
 
 
+_VALUE_CELL = re.compile(r"^[≥≤<>=]|\d")
+"""A short cell that reads as an indicator value (≥90%, 100%, 1026人), not as a 未完成原因 text."""
+
+
 def _city_entry(row: Row) -> Entry:
     parsed = classify_indicator_row(row)
     number = None
@@ -1045,6 +1049,12 @@ def _city_entry(row: Row) -> Entry:
     name_cell, fused_target = _split_fused_target(name_cell, after, row.raw)
     if fused_target is not None:
         after = [fused_target, *after]
+    shifted = len(after) > 2 and not after[0].text and all(
+        cell.text and len(cell.text) <= 12 and _VALUE_CELL.search(cell.text) for cell in after[1:3])
+    if shifted:  # an empty cell pushed 年度指标值 and 全年完成值 one cell to the right
+        after = after[1:]
+        entry.shifted = (f"年度指标值 and 全年完成值 read one cell to the right ('{after[0].text}', "
+                         f"'{after[1].text}' after an empty cell)")
     target = after[0] if len(after) > 0 else None
     actual = after[1] if len(after) > 1 else None
     note_cells, score_cells, dropped = _split_tail(after[2:])
@@ -1393,14 +1403,14 @@ def _read_province(grid: Grid, draft: Draft) -> None:
         hits = find_labels(row, template)
         keys = [hit.key for hit in hits]
         if "funds_total_row" in keys:
-            weighted = any(_prints_weight_column(other) for other in head[max(0, position - 4):position])
+            columns = _funds_columns(head[max(0, position - 4):position])
             hit = hits[keys.index("funds_total_row")]
             amounts_row = row
             if not any(is_numeric_cell(cell.text) for cell in row.cells[hit.index + hit.span:] if cell.text) \
                     and position + 1 < len(head) and not find_labels(head[position + 1], template):
                 amounts_row = head[position + 1]  # "资金总额:" alone, its amounts on the next line
                 hit = LabelHit(hit.key, hit.match, -1, hit.cell, 1)
-            _read_province_funds(amounts_row, hit, draft, grid, weight_column=weighted)
+            _read_province_funds(amounts_row, hit, draft, grid, columns=columns)
             continue
         if "goal_annual" in keys:
             _read_goal_pair(head[position + 1:], draft, ("goals.annual", "goals.achieved"))
@@ -1482,15 +1492,39 @@ def _indicator_rows_after_total(rows: list[Row]) -> list[Row]:
     return found
 
 
-def _prints_weight_column(row: Row) -> bool:
-    """A funds header that prints 分值 between 执行率 and 得分 (the form's optional column)."""
-    keys = [normalise(cell.text) for cell in row.cells if cell.text]
-    return "执行率" in keys and "分值" in keys
+_FUNDS_COLUMNS = ((re.compile("全年预算"), "funds.planned.total"), (re.compile("执行数"), "funds.executed.total"),
+                  (re.compile("分值"), "execution_weight"), (re.compile("执行率"), "execution_rate"),
+                  (re.compile("得分"), "execution_score"), (re.compile(r"资金结|结.?转.?余|结余"), "funds.balance"))
+_DEFAULT_FUNDS_COLUMNS = ("funds.planned.total", "funds.executed.total", "funds.balance", "execution_rate",
+                          "execution_score")
+"""The 资金总额 row's right-hand columns in the form's usual order, where no header says otherwise."""
 
 
-def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid, *, weight_column: bool = False) -> None:
-    """The 资金总额 row: read from the right for score, (weight,) rate, balance, executed, planned;
-    the rest from the left."""
+def _funds_columns(rows: list[Row]) -> tuple[str, ...]:
+    """The right-hand amount columns of the 资金总额 row, in the order its header prints them.
+
+    Forms move 分值 and 资金结(转)余 about (…执行数 | 分值 | 执行率 | 得分 | 结余) or leave
+    结余 out, so the order comes from the header row above when it prints 执行数, 执行率
+    and 得分."""
+    for row in reversed(rows):
+        found: list[str] = []
+        for cell in row.cells:
+            key = normalise(cell.text)
+            for word, path in _FUNDS_COLUMNS:
+                if word.search(key) and path not in found:
+                    found.append(path)
+                    break
+        if {"funds.executed.total", "execution_rate", "execution_score"} <= set(found):
+            if "funds.planned.total" not in found:  # "全年预算 / 数" split over two lines
+                found.insert(found.index("funds.executed.total"), "funds.planned.total")
+            return tuple(found)
+    return _DEFAULT_FUNDS_COLUMNS
+
+
+def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid, *,
+                         columns: tuple[str, ...] = _DEFAULT_FUNDS_COLUMNS) -> None:
+    """The 资金总额 row: the ``columns`` read from the right (planned … score, as the header
+    orders them); the rest (目标申报数, 预算编制数) from the left."""
     cells = [cell for cell in row.cells[hit.index + hit.span:] if cell.text and is_numeric_cell(cell.text)]
     if hit.remainder and is_numeric_cell(hit.remainder):
         cells.insert(0, Cell(hit.remainder, hit.cell.line, hit.cell.col))
@@ -1501,9 +1535,7 @@ def _read_province_funds(row: Row, hit: LabelHit, draft: Draft, grid: Grid, *, w
         draft.doubt(["funds.planned.total", "funds.executed.total", "execution_rate"],
                     f"the 资金总额 row has {len(readings)} amounts, fewer than the form's columns",
                     kind="shifted-cells", values=[cell.text for cell, _ in readings])
-    right = ["execution_score", "execution_rate", "funds.balance", "funds.executed.total", "funds.planned.total"]
-    if weight_column:
-        right.insert(1, "execution_weight")
+    right = list(reversed(columns))
     for path, (cell, reading) in zip(right, reversed(readings)):
         draft.put(path, reading.value, cell)
         if reading.doubt:
