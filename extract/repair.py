@@ -23,10 +23,15 @@ _WATERMARK_HINTS = frozenset("供烘拱内部为伪")
 _TAG = re.compile(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)[^<>]*>")
 _BLOCK_TAGS = {"p", "br", "tr", "li", "div", "table", "ul", "ol", "th", "td"}
 _LATEX = [
-    (re.compile(r"\\geq?\b\s*"), "≥"),
-    (re.compile(r"\\leq?\b\s*"), "≤"),
-    (re.compile(r"\\%"), "%"),
-    (re.compile(r"\\(?:mathbf|mathrm|overline|text)\s*"), ""),
+    (re.compile(r"\\(?:geqslant|geq|ge|succeq)(?![a-zA-Z])\s*"), "≥"),
+    (re.compile(r"\\(?:leqslant|leq|le|preceq)(?![a-zA-Z])\s*"), "≤"),
+    (re.compile(r"\\(?:gt)(?![a-zA-Z])\s*"), ">"),
+    (re.compile(r"\\(?:lt)(?![a-zA-Z])\s*"), "<"),
+    (re.compile(r"\\(?:times)(?![a-zA-Z])\s*"), "×"),
+    (re.compile(r"\\(?:sim)(?![a-zA-Z])\s*"), "~"),
+    (re.compile(r"\\(?:pm)(?![a-zA-Z])\s*"), "±"),
+    (re.compile(r"\s*\\%"), "%"),
+    (re.compile(r"\\(?:mathbf|mathrm|overline|text|textbf|operatorname)\s*"), ""),
     (re.compile(r"[${}]|\^|_(?=\{)"), ""),
 ]
 _SYMBOLS = str.maketrans({"≪": "≤", "≫": "≥", "≦": "≤", "≧": "≥", "﹤": "<", "﹥": ">", "＝": "="})

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
 _SPLIT_SEPARATOR = re.compile(r"(?<=\d)\s*([.,，])\s*(?=\d)")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_FORMULA_100 = re.compile(r"[×xX*]\s*100\s*%")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*[%％]")
+_FORMULA_100 = re.compile(r"[×xX*]\s*100\s*[%％]")
 _SCORE_AFTER_WORD = re.compile(r"得\s*分\s*(?:为|是|：|:)?\s*(\d+(?:\.\d+)?)")
 _GRADE = re.compile(r"(?:等\s*[级次]|评价结果|自评结果|评定结果|结果|评定|评为)\s*(?:为|是|评定为|评为|：|:)?\s*"
                     r"[“\"'‘「]?\s*([优良中差])(?:秀|好|等)?\s*[”\"'’」]?")
