@@ -266,6 +266,8 @@ def _similarity(printed_key: str, known_key: str) -> float:
     """Share of the printed body the known body explains in order (see the module docstring)."""
     printed_place, printed_body = _body(printed_key)
     known_place, known_body = _body(known_key)
+    if not printed_place and printed_body[:1] and known_place.endswith(printed_body[0]) and printed_body[0] in "省市县区旗":
+        printed_body = printed_body[1:]  # "市水务局": the place cut off, its level word (市) left
     if not printed_body:
         return 0.0
     score = LCSseq.similarity(printed_body, known_body) / len(printed_body)
@@ -277,6 +279,13 @@ def _similarity(printed_key: str, known_key: str) -> float:
     if printed_body[0] != known_body[:1]:
         score *= 0.75
     return score
+
+
+def _same_body(printed_key: str, known_key: str) -> bool:
+    """The printed name is the known one with its place cut off ("市文化和旅游局", "文化和旅游局"),
+    so it beats a longer known name that merely contains it (…旅游局内设办公室)."""
+    known_place, known_body = _body(known_key)
+    return printed_key in (known_body, known_place[-1:] + known_body, known_key)
 
 
 @dataclass(frozen=True)
@@ -296,12 +305,14 @@ def match_name(text: str, known: KnownNames) -> NameMatch | None:
     if key in known.by_key:
         return NameMatch(known.by_key[key], 1.0, "exact")
     ranked = sorted(((_similarity(key, k.key), k) for k in known),
-                    key=lambda pair: (pair[0], pair[1].stated, pair[1].count), reverse=True)
+                    key=lambda pair: (pair[0], _same_body(key, pair[1].key), pair[1].stated, pair[1].count),
+                    reverse=True)
     best_score, best = ranked[0]
     runner_up = ranked[1] if len(ranked) > 1 else None
     if best_score < WEAK:
         return None
-    clear = runner_up is None or best_score - runner_up[0] >= MARGIN
+    clear = runner_up is None or best_score - runner_up[0] >= MARGIN or (
+        _same_body(key, best.key) and not _same_body(key, runner_up[1].key))
     kind: Literal["strong", "weak"] = "strong" if best_score >= STRONG and clear else "weak"
     return NameMatch(best, best_score, kind, runner_up[1] if runner_up else None)
 
