@@ -107,3 +107,11 @@ def test_department_printed_without_its_place_is_completed() -> None:
     """c03-T3 (147), c01-T2 (372): "市水务局" is the 运城市水务局 the header states."""
     assert _record("c03_yuncheng_water.txt", 147).department == "运城市水务局"
     assert _record("c01_datong_culture.txt", 372).department == "大同市文化和旅游局"
+
+
+def test_a_bare_score_after_the_actual_is_not_read_as_the_actual() -> None:
+    """"指标1\\t培训人数\\t\\t100%\\t48": the 48 is the block's score, so nothing shifts."""
+    from extract.rules import _city_entry
+
+    entry = _city_entry(_row(7, "\t\t数量指标\t指标1\t培训人数\t\t100%\t48"))
+    assert (entry.indicator.target, entry.indicator.actual, entry.shifted) == (None, "100%", None)
