@@ -10,14 +10,14 @@ later stages can give evidence without looking back at the file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-import re
-
 from extract.load import Document
-from extract.match import canonical_level1, canonical_level2, match_label
+from extract.match import canonical_level1, canonical_level2, match_label, strip_weight
 from extract.repair import clean_cell, is_watermark
 from extract.segment import TableSpan
+from extract.values import looks_like_value
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,6 @@ _COLUMN_HEADERS = ("一级指标", "二级指标", "三级指标", "年度指标
                    "实际完成值", "全年实际完成值")
 _HEADER_TAIL = re.compile(r"得分|分值|原因|措施|说明|指标值|完成值")
 """Column headers that close an indicator header row; a wrapped header cell is followed only by these."""
-_WEIGHT_ONLY = re.compile(r"[(（]\s*\d+(?:\.\d+)?\s*分\s*[)）]")
-_VALUE_LIKE = re.compile(r"^\s*(?:[≥≤<>＞＜=]|\d)|%|％")
 _NUMBERING = re.compile(r"^指标\s*\d")
 
 
@@ -123,14 +121,15 @@ def _continues(previous: Row, row: Row, template: str) -> bool:
     head, tail = previous.cells[-1].text, row.cells[0].text
     if not head or not tail or len(tail) > 6 or _starts_a_row(tail, template):
         return False
-    if _WEIGHT_ONLY.fullmatch(tail):
+    label, weight = strip_weight(tail)
+    if weight is not None and not label:  # "产出指标" then "（50分）"
         return canonical_level1(head) is not None
     if _completes_label(head, tail, template):
         return True
     following = [cell.text for cell in row.cells[1:] if cell.text]
     if sum(text in _COLUMN_HEADERS for text in previous.texts) >= 2:
         return bool(following) and all(_HEADER_TAIL.search(text) for text in following)
-    return (len(head) >= 6 and len(tail) <= 4 and bool(following) and _VALUE_LIKE.search(following[0]) is not None
+    return (len(head) >= 6 and len(tail) <= 4 and bool(following) and looks_like_value(following[0])
             and not re.search(r"[\d%％]", head + tail))
 
 

@@ -31,6 +31,7 @@ from extract.values import (
     grade_in,
     is_numeric_cell,
     looks_like_person,
+    looks_like_value,
     percent_in,
     read_date,
     read_number,
@@ -1019,9 +1020,6 @@ def _out_of_order_categories(indicators: list[Indicator]) -> list[tuple[int, str
     return doubts
 
 
-_VALUE_CELL = re.compile(r"^[≥≤<>=]|\d")
-"""A short cell that reads as an indicator value (≥90%, 100%, 1026人), not as a 未完成原因 text;
-a bare number may be the 自评得分 and is not taken for one."""
 _BARE_SCORE = re.compile(r"\d+(?:\.\d+)?\s*分?")
 
 
@@ -1052,8 +1050,8 @@ def _city_entry(row: Row) -> Entry:
     if fused_target is not None:
         after = [fused_target, *after]
     shifted = len(after) > 2 and not after[0].text and all(
-        cell.text and len(cell.text) <= 12 and _VALUE_CELL.search(cell.text)
-        and not _BARE_SCORE.fullmatch(cell.text) for cell in after[1:3])
+        cell.text and len(cell.text) <= 12 and looks_like_value(cell.text)
+        and not _BARE_SCORE.fullmatch(cell.text) for cell in after[1:3])  # a bare number may be the 自评得分
     if shifted:  # an empty cell pushed 年度指标值 and 全年完成值 one cell to the right
         after = after[1:]
         entry.shifted = (f"年度指标值 and 全年完成值 read one cell to the right ('{after[0].text}', "

@@ -99,6 +99,14 @@ def is_numeric_cell(text: str) -> bool:
     return bool(re.fullmatch(r"[-+]?\d+(?:[.,]\d+)*(?:分|%|万元|万)?", stripped))
 
 
+_VALUE_LIKE = re.compile(r"^\s*[≥≤<>＞＜=]|\d")
+
+
+def looks_like_value(text: str) -> bool:
+    """A cell that reads as an indicator value (≥90%, 100%, 1026人), not as wording."""
+    return _VALUE_LIKE.search(text) is not None
+
+
 def percent_in(text: str) -> Reading | None:
     """The rate a sentence states, ignoring the "×100%" of its formula."""
     without_formula = _FORMULA_100.sub("", text)
